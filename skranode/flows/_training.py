@@ -1,0 +1,159 @@
+"""One training loop for every flow in skranode.
+
+Data are moved to the device once; batches are index slices of a shuffled
+permutation drawn from a seeded generator; the epoch loss is accumulated on the
+device and read back once per epoch (no per-batch host synchronisation). The
+``n_best`` epochs with the lowest validation loss are kept in memory.
+"""
+
+import copy
+import math
+
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["TrainingResult", "train_flow", "evaluate_in_batches"]
+
+
+class TrainingResult:
+    """What :func:`train_flow` returns.
+
+    Attributes
+    ----------
+    best_states : list of dict
+        State dicts of the ``n_best`` epochs with the lowest validation loss,
+        best first.
+    best_epochs : list of int
+        Their epoch numbers (0-based).
+    train_loss, val_loss : list of float
+        Mean loss per epoch.
+    stopped_early : bool
+        Whether early stopping ended the training.
+    """
+
+    def __init__(self, best_states, best_epochs, train_loss, val_loss, stopped_early):
+        self.best_states = best_states
+        self.best_epochs = best_epochs
+        self.train_loss = train_loss
+        self.val_loss = val_loss
+        self.stopped_early = stopped_early
+
+
+def _batches(n, batch_size, perm=None):
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield slice(start, stop) if perm is None else perm[start:stop]
+
+
+def evaluate_in_batches(fn, tensors, batch_size):
+    """Apply ``fn(*batch) -> (b,)`` in batches and concatenate, without host syncs."""
+    n = tensors[0].shape[0]
+    out = torch.empty(n, dtype=tensors[0].dtype, device=tensors[0].device)
+    for idx in _batches(n, batch_size):
+        out[idx] = fn(*(t[idx] for t in tensors))
+    return out
+
+
+def train_flow(
+    model,
+    loss_fn,
+    train,
+    val,
+    *,
+    batch_size,
+    learning_rate,
+    weight_decay,
+    max_epochs,
+    patience,
+    n_best,
+    generator,
+    grad_clip=None,
+    progress=False,
+    desc="training",
+    eval_batch_size=65536,
+):
+    """Train ``model`` by minimising the mean of ``loss_fn(model, *batch)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trainable model, already on the device of the tensors.
+    loss_fn : callable
+        ``loss_fn(model, *tensors) -> (batch,)`` per-event losses.
+    train, val : tuple of torch.Tensor
+        Training and validation tensors, first dimension the events.
+    batch_size, learning_rate, weight_decay, max_epochs, patience, n_best
+        Optimiser (AdamW) and stopping settings; ``patience`` epochs without a
+        new best validation loss stop the training.
+    generator : torch.Generator
+        Source of the shuffles, on the device of the data.
+    grad_clip : float or None
+        Clip the gradient norm to this value.
+    progress : bool
+        Show a tqdm progress bar over epochs.
+    desc : str
+        Progress bar label.
+    eval_batch_size : int
+        Batch size for the validation pass.
+
+    Returns
+    -------
+    result : TrainingResult
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    n_train = train[0].shape[0]
+    device = train[0].device
+    best = []  # (val_loss, epoch, state) sorted by val_loss
+    train_hist, val_hist = [], []
+    since_best = 0
+    stopped_early = False
+    bar = tqdm(range(max_epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        perm = torch.randperm(n_train, generator=generator, device=device)
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for idx in _batches(n_train, batch_size, perm):
+            batch = [t[idx] for t in train]
+            loss = loss_fn(model, *batch).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            total += loss.detach() * batch[0].shape[0]
+        model.eval()
+        with torch.no_grad():
+            val_losses = evaluate_in_batches(lambda *b: loss_fn(model, *b), val, eval_batch_size)
+            val_loss = val_losses.mean()
+        # the only host synchronisation of the epoch
+        train_loss, val_loss = torch.stack([total / n_train, val_loss.double()]).tolist()
+        train_hist.append(train_loss)
+        val_hist.append(val_loss)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise FloatingPointError(
+                f"The training loss became non-finite at epoch {epoch} (train {train_loss}, "
+                f"validation {val_loss}). Check the input for extreme values, lower "
+                "learning_rate, or set grad_clip (for example grad_clip=5.0)."
+            )
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        if len(best) < n_best or val_loss < best[-1][0]:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best.append((val_loss, epoch, state))
+            best.sort(key=lambda item: item[0])
+            del best[n_best:]
+        if val_loss <= best[0][0]:
+            since_best = 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                stopped_early = True
+                break
+    bar.close()
+    return TrainingResult(
+        best_states=[copy.copy(s) for _, _, s in best],
+        best_epochs=[e for _, e, _ in best],
+        train_loss=train_hist,
+        val_loss=val_hist,
+        stopped_early=stopped_early,
+    )

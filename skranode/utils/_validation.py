@@ -1,0 +1,195 @@
+"""Input validation shared by every estimator: features, the resonant mass, devices."""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array, validate_data
+
+__all__ = [
+    "check_mass",
+    "check_unit_interval",
+    "join_features_and_mass",
+    "resolve_device",
+    "split_features_and_mass",
+]
+
+
+def check_mass(m, n_samples, *, name="m"):
+    """Validate the resonant mass ``m``: 1-D, finite, one value per event.
+
+    Parameters
+    ----------
+    m : array-like of shape (n_samples,) or (n_samples, 1)
+        The resonant variable (for example mjj in TeV).
+    n_samples : int
+        Number of events in ``X``; ``m`` must have as many entries.
+    name : str, default="m"
+        Name used in error messages.
+
+    Returns
+    -------
+    m : ndarray of shape (n_samples,), float64
+        A new array; the caller's array is never modified.
+    """
+    if m is None:
+        raise ValueError(f"The mass {name} is required: pass one value per event.")
+    try:
+        m = check_array(
+            m, ensure_2d=False, dtype=np.float64, ensure_all_finite=False, input_name=name
+        )
+    except ValueError as exc:
+        raise ValueError(f"Could not read the mass {name}: {exc}") from exc
+    if m.ndim == 2 and m.shape[1] == 1:
+        m = m[:, 0]
+    if m.ndim != 1:
+        raise ValueError(
+            f"The mass {name} must be 1-D with one value per event; got shape {m.shape}."
+        )
+    if m.shape[0] != n_samples:
+        raise ValueError(f"The mass {name} has {m.shape[0]} entries but X has {n_samples} events.")
+    bad = ~np.isfinite(m)
+    if bad.any():
+        raise ValueError(
+            f"The mass {name} contains NaN or infinity ({int(bad.sum())} of {m.shape[0]} "
+            "events). Remove or fix those events before fitting or scoring; skranode "
+            "never drops events silently."
+        )
+    return np.array(m, dtype=np.float64, copy=True)
+
+
+def split_features_and_mass(estimator, X, m=None, *, reset, mass_column=None, min_features=1):
+    """Validate ``X`` (and ``m``) and return features and mass as separate arrays.
+
+    Two layouts are supported, chosen by the estimator's ``mass_column`` parameter:
+
+    * ``mass_column=None``: ``X`` holds only the features and the mass is the
+      separate argument ``m`` (``est.fit(X, m)``, ``est.score_samples(X, m)``);
+    * ``mass_column=k``: the mass is column ``k`` of ``X`` and the other columns
+      are the features. ``m`` is then ignored, as ``y`` is by unsupervised
+      scikit-learn estimators; this is the layout for a
+      :class:`~sklearn.pipeline.Pipeline`, where only ``X`` reaches the scoring
+      methods.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator; ``n_features_in_`` and ``feature_names_in_`` are set on it
+        when ``reset`` is True and checked otherwise.
+    X : array-like or DataFrame of shape (n_samples, n_columns)
+        Events.
+    m : array-like of shape (n_samples,), default=None
+        Mass of each event (used when ``mass_column`` is None).
+    reset : bool
+        True in ``fit``.
+    mass_column : int or None, default=None
+        Column of ``X`` holding the mass.
+    min_features : int, default=1
+        Smallest number of features (mass excluded).
+
+    Returns
+    -------
+    features : ndarray of shape (n_samples, n_features), float64
+    mass : ndarray of shape (n_samples,), float64
+    """
+    name = type(estimator).__name__
+    if hasattr(X, "dtypes") and hasattr(X, "columns"):
+        bad_cols = [
+            c for c, dt in zip(X.columns, X.dtypes, strict=True) if not _is_numeric_dtype(dt)
+        ]
+        if bad_cols:
+            raise ValueError(
+                f"X has non-numeric columns {bad_cols}; {name} needs numeric features."
+            )
+    X = validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise ValueError(
+            f"X contains NaN or infinity in {rows.size} event(s) (first at row {rows[0]}). "
+            f"Remove or fix those events; {name} never drops events silently."
+        )
+    if mass_column is None:
+        if m is None:
+            raise ValueError(
+                f"{name} needs the mass of each event: pass it as m (for example "
+                f"est.fit(X, m) and est.score_samples(X, m)), or construct {name} with "
+                "mass_column=0 to read it from the first column of X."
+            )
+        if X.shape[1] < min_features:
+            raise ValueError(f"X has {X.shape[1]} feature(s); {min_features} needed.")
+        return np.array(X, dtype=np.float64), check_mass(m, X.shape[0])
+    if (
+        isinstance(mass_column, bool)
+        or not isinstance(mass_column, numbers.Integral)
+        or not -X.shape[1] <= mass_column < X.shape[1]
+    ):
+        raise ValueError(
+            f"mass_column={mass_column!r} is not a column of X, which has {X.shape[1]} column(s)."
+        )
+    n_feat = X.shape[1] - 1
+    if n_feat < min_features:
+        raise ValueError(
+            f"X has {X.shape[1]} feature(s); with mass_column={mass_column} one of them is "
+            f"the mass, which leaves {n_feat}, fewer than the {min_features} needed."
+        )
+    keep = np.ones(X.shape[1], dtype=bool)
+    keep[mass_column] = False
+    return np.array(X[:, keep], dtype=np.float64), np.array(X[:, mass_column], dtype=np.float64)
+
+
+def join_features_and_mass(features, mass, mass_column):
+    """Inverse of :func:`split_features_and_mass`: put the mass back as a column."""
+    if mass_column is None:
+        return features
+    k = mass_column % (features.shape[1] + 1)
+    return np.insert(features, k, mass, axis=1)
+
+
+def _is_numeric_dtype(dtype):
+    try:
+        return np.issubdtype(np.dtype(dtype), np.number) or np.dtype(dtype) == np.bool_
+    except TypeError:
+        return False
+
+
+def check_unit_interval(value, name, *, allow_none=False):
+    """Check that a fraction lies strictly inside (0, 1)."""
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or not 0.0 < value < 1.0
+    ):
+        raise ValueError(f"{name} must be a number strictly between 0 and 1; got {value!r}.")
+    return float(value)
+
+
+def resolve_device(device):
+    """Turn ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or a torch.device into a device.
+
+    ``'auto'`` picks CUDA when it is available and the CPU otherwise.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif isinstance(device, str):
+        try:
+            dev = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+            ) from exc
+    else:
+        raise ValueError(f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"Unsupported device {device!r}; use 'auto', 'cpu' or 'cuda'.")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this machine; "
+            "use device='auto' or 'cpu'."
+        )
+    return dev

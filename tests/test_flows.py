@@ -1,0 +1,258 @@
+"""Flow layers, the training loop and ConditionalFlowDensity."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, special, stats
+
+from skranode.flows import BatchNormFlow, ConditionalFlowDensity, MaskedAffineFlow, build_flow
+from skranode.flows._layers import MADE
+from skranode.flows._training import train_flow
+
+FAST = dict(n_layers=2, n_hidden=16, max_epochs=5, batch_size=256, device="cpu")
+
+
+def _jacobian_logdet(fn, x, c):
+    """log|det J| of fn(x) per event, by autograd (exact derivatives)."""
+    out = []
+    for i in range(x.shape[0]):
+        ci = c[i : i + 1]
+        jac = torch.autograd.functional.jacobian(lambda v, ci=ci: fn(v[None], ci)[0], x[i])
+        out.append(torch.linalg.slogdet(jac)[1])
+    return torch.stack(out)
+
+
+def _randomize(module, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return module
+
+
+@pytest.mark.parametrize("n_features", [1, 3, 4])
+def test_made_is_autoregressive(n_features):
+    made = _randomize(MADE(n_features, 2, 16, n_params=2)).double()
+    x = torch.randn(1, n_features, dtype=torch.float64)
+    c = torch.randn(1, 2, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(lambda v: made(v, c)[0], x)[:, 0, :]
+    for p in range(2):
+        block = jac[p * n_features : (p + 1) * n_features]
+        # output j may depend on inputs i < j only: the upper triangle incl. diagonal is 0
+        assert torch.all(torch.triu(block) == 0)
+    if n_features > 1:
+        assert torch.any(torch.tril(jac[:n_features], -1) != 0)
+    jac_c = torch.autograd.functional.jacobian(lambda v: made(x, v)[0], c)
+    assert torch.all(jac_c.abs().sum(dim=(1, 2)) > 0)  # every output sees the context
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: _randomize(MaskedAffineFlow(3, 1, 16)),
+        lambda: _randomize(BatchNormFlow(3)).eval(),
+        lambda: _randomize(build_flow("rqs", 3, 1, n_layers=1, n_hidden=16, batch_norm=False)),
+    ],
+    ids=["maf", "batchnorm", "rqs"],
+)
+def test_log_det_matches_autograd_jacobian_and_inverts(layer):
+    torch.manual_seed(0)
+    flow = layer().double()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    c = torch.randn(6, 1, dtype=torch.float64)
+    if hasattr(flow, "flows"):  # a whole ConditionalNormalizingFlow: check its first layer
+        flow = flow.flows[0]
+    z, log_det = flow.inverse(x, context=c)
+    expected = _jacobian_logdet(lambda v, cc: flow.inverse(v, context=cc)[0], x, c)
+    torch.testing.assert_close(log_det, expected, rtol=1e-7, atol=1e-7)
+    x_back, log_det_fwd = flow.forward(z, context=c)
+    torch.testing.assert_close(x_back, x, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(log_det_fwd, -log_det, rtol=1e-6, atol=1e-6)
+
+
+def test_log_det_matches_finite_differences():
+    """The density-direction log-Jacobian agrees with central differences."""
+    flow = _randomize(MaskedAffineFlow(2, 1, 8), seed=3).double()
+    x = torch.tensor([[0.3, -0.7]], dtype=torch.float64)
+    c = torch.tensor([[0.2]], dtype=torch.float64)
+    h = 1e-6
+    jac = np.zeros((2, 2))
+    for j in range(2):
+        dx = torch.zeros_like(x)
+        dx[0, j] = h
+        up = flow.inverse(x + dx, context=c)[0]
+        down = flow.inverse(x - dx, context=c)[0]
+        jac[:, j] = ((up - down) / (2 * h)).detach().numpy()[0]
+    fd = np.log(abs(np.linalg.det(jac)))
+    assert flow.inverse(x, context=c)[1].item() == pytest.approx(fd, abs=1e-6)
+
+
+def _fit_1d(flow="maf", n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    m = rng.uniform(3.0, 4.0, n)
+    x = rng.gamma(2.0 + m, 0.05)
+    est = ConditionalFlowDensity(
+        flow, n_layers=3, n_hidden=16, max_epochs=15, batch_size=512, random_state=seed
+    ).fit(x[:, None], m)
+    return est, x, m
+
+
+@pytest.mark.parametrize("flow", ["maf", "rqs"])
+def test_density_integrates_to_one_1d(flow):
+    est, _, _ = _fit_1d(flow)
+    lo = est.scaler_.lower_[0]
+    hi = lo + est.scaler_.width_[0]
+    for mass in (3.1, 3.5, 3.9):
+        grid = np.linspace(lo, hi, 20001)[1:-1]
+        dens = np.exp(est.score_samples(grid[:, None], np.full(grid.size, mass)))
+        total = integrate.trapezoid(dens, grid)
+        assert total == pytest.approx(1.0, abs=0.01), (mass, total)
+
+
+def test_density_integrates_to_one_2d():
+    rng = np.random.default_rng(1)
+    n = 4000
+    m = rng.uniform(3.0, 4.0, n)
+    X = np.c_[rng.normal(0.1 * m, 0.05), rng.beta(2, 3, n)]
+    est = ConditionalFlowDensity(
+        n_layers=3, n_hidden=16, max_epochs=15, batch_size=512, random_state=0
+    ).fit(X, m)
+    lo, width = est.scaler_.lower_, est.scaler_.width_
+    g0 = np.linspace(lo[0], lo[0] + width[0], 402)[1:-1]
+    g1 = np.linspace(lo[1], lo[1] + width[1], 402)[1:-1]
+    G0, G1 = np.meshgrid(g0, g1, indexing="ij")
+    pts = np.c_[G0.ravel(), G1.ravel()]
+    dens = np.exp(est.score_samples(pts, np.full(len(pts), 3.5))).reshape(G0.shape)
+    total = integrate.trapezoid(integrate.trapezoid(dens, g1, axis=1), g0)
+    assert total == pytest.approx(1.0, abs=0.01)
+
+
+def test_learns_conditional_density_and_samples_match():
+    est, x, m = _fit_1d(n=6000)
+    true = stats.gamma(2.0 + m, scale=0.05).logpdf(x)
+    # the mean log-likelihood is close to that of the true density
+    assert est.score(x[:, None], m) == pytest.approx(true.mean(), abs=0.05)
+    # samples at the training masses follow the training distribution
+    s = est.sample(m, random_state=0)[:, 0]
+    assert stats.ks_2samp(s, x).pvalue > 0.01
+    # and the conditional shift with m is reproduced
+    hi_m = m > 3.5
+    assert np.mean(s[hi_m]) - np.mean(s[~hi_m]) == pytest.approx(
+        np.mean(x[hi_m]) - np.mean(x[~hi_m]), abs=0.01
+    )
+
+
+def test_same_seed_identical_different_seed_differs(rng):
+    X = rng.normal(size=(600, 2))
+    m = rng.uniform(3, 4, 600)
+    a = ConditionalFlowDensity(**FAST, random_state=7).fit(X, m).score_samples(X, m)
+    b = ConditionalFlowDensity(**FAST, random_state=7).fit(X, m).score_samples(X, m)
+    c = ConditionalFlowDensity(**FAST, random_state=8).fit(X, m).score_samples(X, m)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_best_epochs_are_averaged_in_probability_space(rng):
+    X = rng.normal(size=(800, 2))
+    m = rng.uniform(3, 4, 800)
+    est = ConditionalFlowDensity(**{**FAST, "max_epochs": 6}, n_best=3, random_state=0)
+    est.fit(X, m)
+    assert len(est.flows_) == 3
+    assert len(est.history_["best_epochs"]) == 3
+    best = np.argsort(est.history_["val_loss"])[:3]
+    assert sorted(est.history_["best_epochs"]) == sorted(best.tolist())
+    y, c, log_jac = est._transform(X, m)
+    with torch.no_grad():
+        members = np.stack(
+            [
+                f.log_prob(
+                    torch.tensor(y, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)
+                )
+                .double()
+                .numpy()
+                for f in est.flows_
+            ]
+        )
+    by_hand = special.logsumexp(members, axis=0, b=1.0 / len(members)) + log_jac
+    np.testing.assert_allclose(est.score_samples(X, m), by_hand, rtol=1e-5, atol=1e-5)
+
+
+def test_early_stopping_and_history(rng):
+    X = rng.normal(size=(400, 2))
+    m = rng.uniform(3, 4, 400)
+    est = ConditionalFlowDensity(**{**FAST, "max_epochs": 200}, patience=2, random_state=0)
+    est.fit(X, m)
+    hist = est.history_
+    assert len(hist["train_loss"]) == len(hist["val_loss"]) < 200
+    assert hist["stopped_early"]
+    assert np.all(np.isfinite(hist["val_loss"]))
+
+
+def test_non_finite_loss_stops_with_epoch_in_message():
+    model = torch.nn.Linear(1, 1)
+    calls = {"n": 0}
+
+    def loss_fn(mod, x):
+        calls["n"] += 1
+        out = mod(x)[:, 0] ** 2
+        return out * float("nan") if calls["n"] > 6 else out
+
+    data = (torch.randn(64, 1),)
+    with pytest.raises(FloatingPointError, match="non-finite at epoch 1"):
+        train_flow(
+            model,
+            loss_fn,
+            data,
+            data,
+            batch_size=16,
+            learning_rate=1e-3,
+            weight_decay=0,
+            max_epochs=10,
+            patience=10,
+            n_best=1,
+            generator=torch.Generator().manual_seed(0),
+        )
+
+
+def test_pickle_gives_identical_scores(rng):
+    X = rng.normal(size=(500, 3))
+    m = rng.uniform(3, 4, 500)
+    est = ConditionalFlowDensity(**FAST, random_state=0).fit(X, m)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(est.score_samples(X, m), again.score_samples(X, m))
+    np.testing.assert_array_equal(est.sample(m, random_state=3), again.sample(m, random_state=3))
+
+
+def test_mass_column_layout_and_pandas(rng):
+    pd = pytest.importorskip("pandas")
+    m = rng.uniform(3, 4, 500)
+    df = pd.DataFrame({"mjj": m, "a": rng.normal(size=500), "b": rng.normal(size=500)})
+    est = ConditionalFlowDensity(**FAST, mass_column=0, random_state=0).fit(df)
+    sep = ConditionalFlowDensity(**FAST, random_state=0).fit(df[["a", "b"]].to_numpy(), m)
+    np.testing.assert_array_equal(
+        est.score_samples(df), sep.score_samples(df[["a", "b"]].to_numpy(), m)
+    )
+    drawn = est.sample(m[:10], random_state=0)
+    assert drawn.shape == (10, 3)
+    np.testing.assert_array_equal(drawn[:, 0], m[:10])
+
+
+def test_errors_name_the_problem(rng):
+    X = rng.normal(size=(100, 2))
+    m = rng.uniform(3, 4, 100)
+    est = ConditionalFlowDensity(**FAST)
+    with pytest.raises(ValueError, match="needs the mass"):
+        est.fit(X)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.fit(np.where(np.arange(100)[:, None] == 5, np.nan, X), m)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.fit(X, np.where(np.arange(100) == 5, np.inf, m))
+    with pytest.raises(ValueError, match="99 entries"):
+        est.fit(X, m[:99])
+    with pytest.raises(ValueError, match="Unknown device"):
+        ConditionalFlowDensity(**{**FAST, "device": "tpu"}).fit(X, m)
+    fitted = est.fit(X, m)
+    with pytest.raises(ValueError, match="features"):
+        fitted.score_samples(X[:, :1], m)
