@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.flows import ConditionalFlowDensity
+from skranode.mass_spectrum import DijetMassSpectrum
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
@@ -148,8 +149,6 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         else:
             lo, hi = check_signal_region(self.signal_region)
             self.n_signal_region_ = int(((mass > lo) & (mass < hi)).sum())
-            from skranode.mass_spectrum import DijetMassSpectrum
-
             spectrum = (
                 DijetMassSpectrum(signal_region=(lo, hi))
                 if self.mass_spectrum is None

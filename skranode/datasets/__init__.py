@@ -1,0 +1,44 @@
+"""Event samples for resonant anomaly detection.
+
+* :func:`make_lhco_like`: synthetic dijet events resembling the LHC Olympics
+  2020 R&D data, over the whole mjj range, with truth labels;
+* :func:`load_lhco_rnd` and :func:`fetch_lhco_rnd`: the real R&D dataset
+  (Zenodo record 4536377), with the CATHODE features computed from the jets;
+* :func:`load_lhco_sr` and :func:`lhco_sr_path`: the CATHODE signal-region arrays;
+* :func:`signal_region_mask`, :func:`sideband_mask` and :func:`inject_signal`:
+  region selections and signal injection.
+
+Every event table has the columns :data:`COLUMNS` = ``mjj, mjmin, delta_mj,
+tau21_min, tau21_max, label`` (masses in TeV, the mass first, label 1 for signal).
+"""
+
+from skranode.datasets._base import COLUMNS, FEATURE_NAMES, LABEL_NAME, MASS_NAME
+from skranode.datasets._lhco import (
+    LHCO_RND,
+    RemoteFileMetadata,
+    fetch_lhco_rnd,
+    lhco_sr_path,
+    load_lhco_rnd,
+    load_lhco_sr,
+)
+from skranode.datasets._regions import inject_signal, sideband_mask, signal_region_mask
+from skranode.datasets._synthetic import DIJET_PARAMS, dijet_pdf, make_lhco_like
+
+__all__ = [
+    "COLUMNS",
+    "DIJET_PARAMS",
+    "FEATURE_NAMES",
+    "LABEL_NAME",
+    "LHCO_RND",
+    "MASS_NAME",
+    "RemoteFileMetadata",
+    "dijet_pdf",
+    "fetch_lhco_rnd",
+    "inject_signal",
+    "lhco_sr_path",
+    "load_lhco_rnd",
+    "load_lhco_sr",
+    "make_lhco_like",
+    "sideband_mask",
+    "signal_region_mask",
+]
