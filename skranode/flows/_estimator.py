@@ -70,6 +70,8 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         Fraction of events held out for validation.
     grad_clip : float or None, default=None
         Clip the gradient norm to this value.
+    lr_schedule : {'cosine', 'constant'}, default='cosine'
+        ``'cosine'`` anneals the learning rate to zero over ``max_epochs``.
     logit_margin : float, default=0.02
         ``margin`` of the :class:`LogitScaler`.
     mass_column : int or None, default=None
@@ -128,6 +130,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         "n_best": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "grad_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
         "logit_margin": [Interval(numbers.Real, 0, None, closed="neither")],
         "mass_column": [numbers.Integral, None],
         "device": [str, torch.device],
@@ -154,6 +157,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         n_best=5,
         validation_fraction=0.2,
         grad_clip=None,
+        lr_schedule="cosine",
         logit_margin=0.02,
         mass_column=None,
         device="auto",
@@ -176,6 +180,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.n_best = n_best
         self.validation_fraction = validation_fraction
         self.grad_clip = grad_clip
+        self.lr_schedule = lr_schedule
         self.logit_margin = logit_margin
         self.mass_column = mass_column
         self.device = device
@@ -265,6 +270,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 n_best=self.n_best,
                 generator=generator,
                 grad_clip=self.grad_clip,
+                cosine_schedule=self.lr_schedule == "cosine",
                 progress=bool(self.verbose),
                 desc=type(self).__name__,
             )

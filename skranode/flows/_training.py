@@ -68,6 +68,7 @@ def train_flow(
     n_best,
     generator,
     grad_clip=None,
+    cosine_schedule=True,
     progress=False,
     desc="training",
     eval_batch_size=65536,
@@ -89,6 +90,9 @@ def train_flow(
         Source of the shuffles, on the device of the data.
     grad_clip : float or None
         Clip the gradient norm to this value.
+    cosine_schedule : bool
+        Anneal the learning rate to zero over ``max_epochs`` along a cosine;
+        otherwise keep it constant.
     progress : bool
         Show a tqdm progress bar over epochs.
     desc : str
@@ -104,6 +108,12 @@ def train_flow(
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     n_train = train[0].shape[0]
     device = train[0].device
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps_per_epoch)
+        if cosine_schedule
+        else None
+    )
     best = []  # (val_loss, epoch, state) sorted by val_loss
     train_hist, val_hist = [], []
     since_best = 0
@@ -121,6 +131,8 @@ def train_flow(
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += loss.detach() * batch[0].shape[0]
         model.eval()
         with torch.no_grad():

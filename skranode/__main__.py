@@ -1,0 +1,5 @@
+import sys
+
+from skranode.cli import main
+
+sys.exit(main())
