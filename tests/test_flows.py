@@ -52,10 +52,11 @@ def test_made_is_autoregressive(n_features):
     "layer",
     [
         lambda: _randomize(MaskedAffineFlow(3, 1, 16)),
+        lambda: _randomize(MaskedAffineFlow(3, 1, 16, low_precision=True)),
         lambda: _randomize(BatchNormFlow(3)).eval(),
         lambda: _randomize(build_flow("rqs", 3, 1, n_layers=1, n_hidden=16, batch_norm=False)),
     ],
-    ids=["maf", "batchnorm", "rqs"],
+    ids=["maf", "maf-bfloat16", "batchnorm", "rqs"],
 )
 def test_log_det_matches_autograd_jacobian_and_inverts(layer):
     torch.manual_seed(0)
@@ -89,19 +90,21 @@ def test_log_det_matches_finite_differences():
     assert flow.inverse(x, context=c)[1].item() == pytest.approx(fd, abs=1e-6)
 
 
-def _fit_1d(flow="maf", n=4000, seed=0):
+def _fit_1d(flow="maf", n=4000, seed=0, **kwargs):
     rng = np.random.default_rng(seed)
     m = rng.uniform(3.0, 4.0, n)
     x = rng.gamma(2.0 + m, 0.05)
     est = ConditionalFlowDensity(
-        flow, n_layers=3, n_hidden=16, max_epochs=15, batch_size=512, random_state=seed
+        flow, n_layers=3, n_hidden=16, max_epochs=15, batch_size=512, random_state=seed, **kwargs
     ).fit(x[:, None], m)
     return est, x, m
 
 
-@pytest.mark.parametrize("flow", ["maf", "rqs"])
-def test_density_integrates_to_one_1d(flow):
-    est, _, _ = _fit_1d(flow)
+@pytest.mark.parametrize(
+    "flow, precision", [("maf", "float32"), ("rqs", "float32"), ("maf", "bfloat16")]
+)
+def test_density_integrates_to_one_1d(flow, precision):
+    est, _, _ = _fit_1d(flow, precision=precision)
     lo = est.scaler_.lower_[0]
     hi = lo + est.scaler_.width_[0]
     for mass in (3.1, 3.5, 3.9):

@@ -72,6 +72,11 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         Clip the gradient norm to this value.
     lr_schedule : {'cosine', 'constant'}, default='cosine'
         ``'cosine'`` anneals the learning rate to zero over ``max_epochs``.
+    precision : {'float32', 'bfloat16'}, default='float32'
+        ``'bfloat16'`` runs the MAF conditioner networks' matrix products in
+        bfloat16 (about twice as fast on CPUs and GPUs with bfloat16 units). The
+        transform itself and its log-determinant stay in float32, so the density
+        is still exactly normalised. Ignored by ``flow='rqs'``.
     logit_margin : float, default=0.02
         ``margin`` of the :class:`LogitScaler`.
     mass_column : int or None, default=None
@@ -131,6 +136,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "grad_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "logit_margin": [Interval(numbers.Real, 0, None, closed="neither")],
         "mass_column": [numbers.Integral, None],
         "device": [str, torch.device],
@@ -158,6 +164,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         validation_fraction=0.2,
         grad_clip=None,
         lr_schedule="cosine",
+        precision="float32",
         logit_margin=0.02,
         mass_column=None,
         device="auto",
@@ -181,6 +188,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
+        self.precision = precision
         self.logit_margin = logit_margin
         self.mass_column = mass_column
         self.device = device
@@ -300,6 +308,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             batch_norm=self.batch_norm,
             n_bins=self.n_bins,
             tail_bound=self.tail_bound,
+            low_precision=self.precision == "bfloat16",
         )
 
     # ---------------------------------------------------------------- inference

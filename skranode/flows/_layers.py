@@ -99,16 +99,36 @@ class MaskedAffineFlow(nf.flows.Flow):
         Number of MADE hidden layers.
     scale_bound : float, default=5.0
         Soft bound on the per-layer log-scale.
+    low_precision : bool, default=False
+        Run the MADE's matrix products in bfloat16 (autocast). Its outputs are
+        cast back to float32 before the transform, so the log-determinant is
+        exactly that of the transform applied and the density stays normalised;
+        only the conditioner network is less precise. About twice as fast on
+        CPUs with bfloat16 units.
     """
 
-    def __init__(self, n_features, n_context, n_hidden=128, n_hidden_layers=2, scale_bound=5.0):
+    def __init__(
+        self,
+        n_features,
+        n_context,
+        n_hidden=128,
+        n_hidden_layers=2,
+        scale_bound=5.0,
+        low_precision=False,
+    ):
         super().__init__()
         self.n_features = n_features
         self.scale_bound = float(scale_bound)
+        self.low_precision = bool(low_precision)
         self.made = MADE(n_features, n_context, n_hidden, n_hidden_layers, n_params=2)
 
     def _shift_log_scale(self, x, context):
-        params = self.made(x, context)
+        if self.low_precision:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                params = self.made(x, context)
+            params = params.to(x.dtype)
+        else:
+            params = self.made(x, context)
         raw_scale, shift = params[:, : self.n_features], params[:, self.n_features :]
         log_scale = self.scale_bound * torch.tanh(raw_scale / self.scale_bound)
         return shift, log_scale
@@ -183,6 +203,7 @@ def build_flow(
     batch_norm=True,
     n_bins=8,
     tail_bound=3.0,
+    low_precision=False,
 ):
     """Build a conditional normflows model.
 
@@ -206,6 +227,9 @@ def build_flow(
     tail_bound : float, default=3.0
         The spline acts on ``[-tail_bound, tail_bound]`` and is the identity
         outside (``'rqs'``).
+    low_precision : bool, default=False
+        bfloat16 matrix products in the MAF conditioners (``'maf'`` only; see
+        :class:`MaskedAffineFlow`).
 
     Returns
     -------
@@ -214,7 +238,11 @@ def build_flow(
     layers = []
     for i in range(n_layers):
         if kind == "maf":
-            layers.append(MaskedAffineFlow(n_features, n_context, n_hidden, n_hidden_layers))
+            layers.append(
+                MaskedAffineFlow(
+                    n_features, n_context, n_hidden, n_hidden_layers, low_precision=low_precision
+                )
+            )
         elif kind == "rqs":
             layers.append(
                 nf.flows.AutoregressiveRationalQuadraticSpline(
