@@ -7,6 +7,8 @@ Prints, for this machine:
   units, 4 features, 1 context) for several batch sizes and torch thread
   counts, next to the FLOP bound (the model's FLOPs per event divided by the
   machine's measured fp32 matmul rate);
+* the same with the conditioners' matrix products in bfloat16
+  (``ConditionalFlowDensity(precision='bfloat16')``; the bound stays the fp32 one);
 * the same for normflows' own ``MaskedAffineAutoregressive`` built naively;
 * the wall time of ``SidebandDensity.fit`` on 500k sideband events of
   ``make_lhco_like`` with the default schedule, and the AUC of a classifier
@@ -115,14 +117,22 @@ def main():
     )
     for threads in (1, 2):
         bound = matmul_gflops(threads) * 1e9 / fpe
-        for bs in (256, 1024, 4096, 16384):
-            rate = throughput(
-                build_flow("maf", 4, 1, n_layers=N_LAYERS, n_hidden=N_HIDDEN), bs, threads
-            )
-            print(
-                f"{'skranode MaskedAffineFlow':<28}{threads:>8}{bs:>8}{rate:>12,.0f}"
-                f"{bound:>12,.0f}{rate / bound:>10.0%}"
-            )
+        for precision in ("float32", "bfloat16"):
+            for bs in (256, 1024, 4096, 16384):
+                model = build_flow(
+                    "maf",
+                    4,
+                    1,
+                    n_layers=N_LAYERS,
+                    n_hidden=N_HIDDEN,
+                    low_precision=precision == "bfloat16",
+                )
+                rate = throughput(model, bs, threads)
+                name = f"skranode MAF {precision}"
+                print(
+                    f"{name:<28}{threads:>8}{bs:>8}{rate:>12,.0f}"
+                    f"{bound:>12,.0f}{rate / bound:>10.0%}"
+                )
         rate = throughput(naive_normflows_maf(), 256, threads, seconds=6.0)
         print(
             f"{'normflows MAF (naive)':<28}{threads:>8}{256:>8}{rate:>12,.0f}"
