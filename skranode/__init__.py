@@ -7,12 +7,32 @@ pipelines, cross-validation and joblib parallelism.
 
 __version__ = "0.1.0"
 
+from skranode.anode import ANODE, ResidualANODE
+from skranode.classifiers import (
+    CATHODEClassifier,
+    CWoLaClassifier,
+    IdealAD,
+    SupervisedClassifier,
+    TorchMLPClassifier,
+)
+from skranode.ensemble import ClassifierEnsemble, DensityEnsemble
 from skranode.flows import ConditionalFlowDensity
+from skranode.mass_spectrum import DijetMassSpectrum
 from skranode.preprocessing import LogitScaler
 from skranode.sideband import SidebandDensity
 
 __all__ = [
+    "ANODE",
+    "ResidualANODE",
+    "CATHODEClassifier",
+    "CWoLaClassifier",
+    "IdealAD",
+    "SupervisedClassifier",
+    "TorchMLPClassifier",
+    "ClassifierEnsemble",
     "ConditionalFlowDensity",
+    "DensityEnsemble",
+    "DijetMassSpectrum",
     "LogitScaler",
     "SidebandDensity",
     "__version__",

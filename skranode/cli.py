@@ -20,13 +20,17 @@ def _parser():
         help="signal region in TeV (default 3.3 3.7)",
     )
     demo.add_argument(
-        "--n-background",
+        "--n-signal",
         type=int,
-        default=400_000,
-        help="background events over the whole mass range",
+        default=800,
+        help="signal events planted over the whole mass range (default 800)",
     )
+    demo.add_argument("--n-jobs", type=int, default=None, help="parallel jobs")
     demo.add_argument(
-        "--n-signal", type=int, default=1000, help="signal events over the whole mass range"
+        "--preset",
+        choices=("default", "fast"),
+        default="default",
+        help="sizes and training budgets ('fast' for a smoke run)",
     )
     demo.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda")
     demo.add_argument("--output", default="skranode-output", help="folder for the results")
@@ -42,8 +46,9 @@ def main(argv=None):
         from skranode.demo import run_demo
 
         run_demo(
-            n_background=args.n_background,
             n_signal=args.n_signal,
+            n_jobs=args.n_jobs,
+            preset=args.preset,
             signal_region=tuple(args.signal_region),
             seed=args.seed,
             device=args.device,

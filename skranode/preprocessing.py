@@ -42,7 +42,7 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Width of the widened range.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen in :meth:`fit` when ``X`` has string column names.
 
     Examples
@@ -84,11 +84,24 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64)
         self.data_min_ = X.min(axis=0)
         self.data_max_ = X.max(axis=0)
-        span = self.data_max_ - self.data_min_
-        # a constant feature still gets an interval of finite width
-        span = np.where(span > 0, span, np.maximum(np.abs(self.data_max_), 1.0))
-        self.lower_ = self.data_min_ - self.margin * span
-        self.width_ = span * (1.0 + 2.0 * self.margin)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            span = self.data_max_ - self.data_min_
+            lower = self.data_min_ - self.margin * span
+            width = span * (1.0 + 2.0 * self.margin)
+            # a constant feature, or one whose spread is lost in the rounding of its
+            # values (the training events would fall on the edges), still gets an
+            # interval of finite width
+            inside = ((self.data_min_ - lower) / width > 0) & ((self.data_max_ - lower) / width < 1)
+            flat = np.isfinite(width) & ~inside
+            span = np.where(flat, np.maximum(np.abs(self.data_max_), 1.0), span)
+            self.lower_ = self.data_min_ - self.margin * span
+            self.width_ = span * (1.0 + 2.0 * self.margin)
+            bad = ~(np.isfinite(self.lower_) & np.isfinite(self.lower_ + self.width_))
+        if bad.any():
+            raise ValueError(
+                f"The range of feature(s) {np.flatnonzero(bad).tolist()} (widened by margin) "
+                "overflows float64; rescale those features before fitting."
+            )
         return self
 
     def _unit(self, X):

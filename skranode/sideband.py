@@ -175,6 +175,13 @@ class SidebandDensity(DensityMixin, BaseEstimator):
                     f"[{mass.min():.4g}, {mass.max():.4g}]."
                 )
             mask = (mass <= lo) | (mass >= hi)
+            if self.sideband is not None:
+                sb_lo, sb_hi = check_signal_region(self.sideband, "sideband")
+                if sb_lo > lo or sb_hi < hi:
+                    raise ValueError(
+                        f"sideband={self.sideband!r} must enclose signal_region="
+                        f"{self.signal_region!r}: the sidebands lie between them."
+                    )
         if self.sideband is not None:
             mask &= self._inside(mass, self.sideband)
         if not mask.any():
@@ -230,7 +237,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
                 "This SidebandDensity was fitted with signal_region=None, so it has no "
                 "interpolated mass spectrum; set signal_region to use joint=True."
             )
-        m = check_mass(m, len(m))
+        m = check_mass(m, None)
         return self.mass_spectrum_.log_pdf(m, window=tuple(self.signal_region))
 
     def score(self, X, m=None):
@@ -261,12 +268,11 @@ class SidebandDensity(DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, ``n_features_in_``)
             Events in the layout of ``X`` in :meth:`fit`.
         """
         check_is_fitted(self, "density_")
-        m = np.atleast_1d(np.asarray(m, dtype=np.float64)) if np.isscalar(m) else m
-        mass = check_mass(m, len(m))
+        mass = check_mass(m, None)
         features = self.density_.sample(mass, random_state=random_state)
         return join_features_and_mass(features, mass, self.mass_column)
 

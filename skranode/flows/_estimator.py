@@ -30,6 +30,10 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     The features are mapped to an unbounded space by a :class:`LogitScaler`
     followed by standardisation; the mass (the context) is standardised. A
+    feature value outside the range seen in :meth:`fit` (widened by
+    ``logit_margin``) is clipped onto the edge of that range when scoring
+    (``LogitScaler(out_of_range='clip')``): the event keeps its place in the
+    output and gets the finite density of the edge; no event is ever dropped. A
     conditional flow built on normflows is trained by maximum likelihood with
     AdamW, a random train/validation split and early stopping. The
     ``n_best`` epochs with the lowest validation loss are kept and their
@@ -252,11 +256,19 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         ``-log p(x | m)`` in the original units.
         """
         n = features.shape[0]
+        if self.batch_norm and self.batch_size < 2:
+            raise ValueError(
+                f"batch_size={self.batch_size} with batch_norm=True: batch normalisation "
+                "needs at least 2 events per batch; raise batch_size or set batch_norm=False."
+            )
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         train_idx, val_idx = self._split(n, rng)
         seed = torch_seed(rng)
-        self._fit_preprocessing(features[train_idx], mass[train_idx])
+        # The preprocessing sees every event (training and validation): a
+        # validation event outside a training-only range would be clipped onto
+        # the edge and dominate the validation loss with log p ~ -1000.
+        self._fit_preprocessing(features, mass)
         y, c, log_jac = self._transform(features, mass)
         arrays = (y, c, log_jac, *extra)
         train = tuple(as_tensor(a[train_idx], self.device_) for a in arrays)
@@ -327,7 +339,16 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
         with torch.inference_mode():
             out = evaluate_in_batches(member_average, (y_t, c_t), self.inference_batch_size)
-        return out.double().cpu().numpy() + log_jac
+        log_p = out.double().cpu().numpy() + log_jac
+        bad = ~np.isfinite(log_p)
+        if bad.any():
+            raise ValueError(
+                f"log p(x | m) is not finite for {int(bad.sum())} event(s) (first at row "
+                f"{np.flatnonzero(bad)[0]}): their mass (up to {np.abs(c[bad]).max():.3g} "
+                "standard deviations from the training masses) or features lie too far "
+                "outside the data seen in fit for the flow to evaluate. Check the units."
+            )
+        return log_p
 
     def score_samples(self, X, m=None):
         """Log density ``log p(x | m)`` of each event, in the original feature units.
@@ -377,13 +398,12 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, ``n_features_in_``)
             Sampled events in the layout of ``X`` in :meth:`fit` (with the mass
             in ``mass_column`` when it is set).
         """
         check_is_fitted(self, "flows_")
-        m = np.atleast_1d(np.asarray(m, dtype=np.float64)) if np.isscalar(m) else m
-        mass = check_mass(m, len(m))
+        mass = check_mass(m, None)
         features = self._sample_features(mass, random_state)
         return join_features_and_mass(features, mass, self.mass_column)
 
@@ -403,6 +423,13 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                     z, _ = flow.sample(sel.numel(), context=c[sel])
                     y[sel] = z
         y = y.double().cpu().numpy() * self._y_scale + self._y_mean
+        bad = ~np.isfinite(y).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"Sampling gave non-finite values at {int(bad.sum())} mass(es) (first "
+                f"m={mass[bad][0]:.6g}): they lie too far outside the masses seen in fit "
+                "for the flow to evaluate. Check the units of m."
+            )
         return self.scaler_.inverse_transform(y)
 
     def __sklearn_tags__(self):

@@ -39,9 +39,17 @@ class TrainingResult:
         self.stopped_early = stopped_early
 
 
-def _batches(n, batch_size, perm=None):
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
+def _batch_starts(n, batch_size, min_last=1):
+    """Start of each batch; a last batch smaller than ``min_last`` joins the one before."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < min_last:
+        starts.pop()
+    return starts
+
+
+def _batches(n, batch_size, perm=None, min_last=1):
+    starts = _batch_starts(n, batch_size, min_last)
+    for start, stop in zip(starts, [*starts[1:], n], strict=True):
         yield slice(start, stop) if perm is None else perm[start:stop]
 
 
@@ -108,7 +116,10 @@ def train_flow(
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     n_train = train[0].shape[0]
     device = train[0].device
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    # a last batch of one event would give batch normalisation a zero variance:
+    # it joins the batch before (no event is ever left out of an epoch)
+    min_last = 2 if batch_size > 1 else 1
+    steps_per_epoch = len(_batch_starts(n_train, batch_size, min_last))
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps_per_epoch)
         if cosine_schedule
@@ -123,7 +134,7 @@ def train_flow(
         model.train()
         perm = torch.randperm(n_train, generator=generator, device=device)
         total = torch.zeros((), dtype=torch.float64, device=device)
-        for idx in _batches(n_train, batch_size, perm):
+        for idx in _batches(n_train, batch_size, perm, min_last):
             batch = [t[idx] for t in train]
             loss = loss_fn(model, *batch).mean()
             optimizer.zero_grad(set_to_none=True)

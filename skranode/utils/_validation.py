@@ -22,8 +22,10 @@ def check_mass(m, n_samples, *, name="m"):
     ----------
     m : array-like of shape (n_samples,) or (n_samples, 1)
         The resonant variable (for example mjj in TeV).
-    n_samples : int
-        Number of events in ``X``; ``m`` must have as many entries.
+    n_samples : int or None
+        Number of events in ``X``; ``m`` must have as many entries. None
+        accepts any number of entries (and a scalar as one entry), for methods
+        that take masses alone, such as ``sample(m)``.
     name : str, default="m"
         Name used in error messages.
 
@@ -34,6 +36,8 @@ def check_mass(m, n_samples, *, name="m"):
     """
     if m is None:
         raise ValueError(f"The mass {name} is required: pass one value per event.")
+    if n_samples is None and np.ndim(m) == 0:
+        m = [m]
     try:
         m = check_array(
             m, ensure_2d=False, dtype=np.float64, ensure_all_finite=False, input_name=name
@@ -46,7 +50,7 @@ def check_mass(m, n_samples, *, name="m"):
         raise ValueError(
             f"The mass {name} must be 1-D with one value per event; got shape {m.shape}."
         )
-    if m.shape[0] != n_samples:
+    if n_samples is not None and m.shape[0] != n_samples:
         raise ValueError(f"The mass {name} has {m.shape[0]} entries but X has {n_samples} events.")
     bad = ~np.isfinite(m)
     if bad.any():

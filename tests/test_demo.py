@@ -1,0 +1,46 @@
+"""The main job end to end, at the 'fast' preset."""
+
+import json
+
+import pytest
+
+from skranode.cli import main
+
+
+@pytest.mark.slow
+def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
+    pytest.importorskip("skranode.inference")
+    out = tmp_path / "demo"
+    assert (
+        main(
+            [
+                "demo",
+                "--preset",
+                "fast",
+                "--output",
+                str(out),
+                "--seed",
+                "1",
+                "--n-signal",
+                "3000",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    res = json.loads((out / "results.json").read_text())
+    for name in res["plots"]:
+        assert (out / name).stat().st_size > 10_000
+    assert set(res["max_sic"]) == {"R-ANODE (learned w)", "CATHODE", "IAD", "supervised"}
+    # the supervised bound separates a strong planted signal
+    assert res["max_sic"]["supervised"] > 3
+    assert 0 < res["w_learned"] < 1
+    assert res["n_sr_signal"] > 0
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--preset", "huge"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,192 @@
+"""Generator-based inference of w (w_profile) and the enhanced bump hunt."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from scipy.special import logit
+from scipy.stats import norm
+
+from skranode import ConditionalFlowDensity, ResidualANODE
+from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
+from skranode.datasets import _synthetic as syn
+from skranode.inference import (
+    DROP_95,
+    enhanced_bump_hunt,
+    profile_intervals,
+    w_profile,
+)
+
+matplotlib.use("Agg")
+torch.set_num_threads(1)
+
+SR = (3.3, 3.7)
+GRID = np.geomspace(1e-3, 0.2, 7)
+
+
+class ExactBackground:
+    """The exact log p_B(x | m) of the make_lhco_like background: an idealised,
+    perfectly trained background model, so the tests need no background training.
+
+    Each jet mass is ``mjj r_max expit(mu + s z)`` and its tau21 is
+    ``expit(a - c softplus(z - z0) + b eps)``; the two jets are independent and
+    ordered by mass (factor 2), and ``delta_mj`` is a shift (unit Jacobian).
+    """
+
+    def _log_jet(self, mj, tau, mjj):
+        scale = mjj * syn._BKG_RMAX
+        r = mj / scale
+        z = (logit(r) - syn._BKG_MASS_MU) / syn._BKG_MASS_SIGMA
+        log_m = norm.logpdf(z) - np.log(syn._BKG_MASS_SIGMA * r * (1 - r) * scale)
+        softplus = np.logaddexp(0.0, z - syn._BKG_TAU_Z0)
+        eps = (logit(tau) - syn._BKG_TAU_A + syn._BKG_TAU_C * softplus) / syn._BKG_TAU_B
+        log_t = norm.logpdf(eps) - np.log(syn._BKG_TAU_B * tau * (1 - tau))
+        return log_m + log_t
+
+    def score_samples(self, X, m):
+        X, m = np.asarray(X, dtype=np.float64), np.asarray(m, dtype=np.float64)
+        light = self._log_jet(X[:, 0], X[:, 2], m)
+        heavy = self._log_jet(X[:, 0] + X[:, 1], X[:, 3], m)
+        return np.log(2.0) + light + heavy
+
+
+def _signal_flow():
+    return ConditionalFlowDensity(
+        "rqs", n_layers=2, n_hidden=16, batch_norm=False, n_bins=4, max_epochs=8,
+        batch_size=256, learning_rate=3e-3, patience=20, n_best=3, device="cpu",
+    )
+
+
+def _sr_events(n_signal, seed):
+    d = make_lhco_like(n_background=100_000, n_signal=n_signal, random_state=seed)
+    s = signal_region_mask(d["mjj"], SR)
+    X = d.loc[s, list(FEATURE_NAMES)].to_numpy()
+    return X, d.loc[s, "mjj"].to_numpy(), d.loc[s, "label"].to_numpy()
+
+
+# ------------------------------------------------------------ exact profile math
+@pytest.mark.parametrize("w0, sigma", [(0.02, 0.004), (0.031, 0.007)])
+def test_parabolic_profile_is_recovered_exactly(w0, sigma):
+    w = np.r_[0.0, np.linspace(0.005, 0.06, 12)]
+    ll = -0.5 * ((w - w0) / sigma) ** 2 + 7.0
+    w_hat, ll_max, (i68, i95) = profile_intervals(w, ll)
+    assert w_hat == pytest.approx(w0, rel=1e-9)
+    assert ll_max == pytest.approx(7.0, abs=1e-9)
+    assert i68 == pytest.approx((w0 - sigma, w0 + sigma), rel=1e-9)
+    z95 = np.sqrt(2 * DROP_95)
+    assert i95 == pytest.approx((w0 - z95 * sigma, w0 + z95 * sigma), rel=1e-9)
+
+
+def test_interval_reaches_zero_when_background_only_is_within_the_drop():
+    w = np.r_[0.0, np.geomspace(1e-3, 0.1, 8)]
+    ll = -0.5 * ((w - 0.002) / 0.01) ** 2  # LL(0) only 0.02 below the maximum
+    w_hat, _, (i68, i95) = profile_intervals(w, ll)
+    assert 0 < w_hat < 0.01
+    assert i68[0] == 0.0 and i95[0] == 0.0
+    assert i95[1] == pytest.approx(0.002 + np.sqrt(2 * DROP_95) * 0.01, rel=1e-2)
+
+
+def test_maximum_at_zero_and_warning_at_the_upper_edge():
+    w = np.r_[0.0, 0.01, 0.02]
+    w_hat, ll_max, (i68, _) = profile_intervals(w, [0.0, -1.0, -5.0])
+    assert (w_hat, ll_max, i68[0]) == (0.0, 0.0, 0.0)
+    with pytest.warns(UserWarning, match="Extend w_grid"):
+        w_hat, _, (_, i95) = profile_intervals(w, [0.0, 1.0, 2.0])
+    assert w_hat == 0.02 and i95[1] == 0.02
+
+
+def test_profile_intervals_rejects_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        profile_intervals([0, 1e-3], [0.0])
+    with pytest.raises(ValueError, match="distinct"):
+        profile_intervals([0, 1e-3, 1e-3], [0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="finite"):
+        profile_intervals([0, 1e-3], [0.0, np.nan])
+
+
+def test_w_profile_rejects_bad_input():
+    X, m, _ = _sr_events(0, 0)
+    est = ResidualANODE(ExactBackground(), flow=_signal_flow())
+    with pytest.raises(ValueError, match="w_grid"):
+        w_profile(est, X, m, w_grid=[0.0, 1.5])
+    with pytest.raises(ValueError, match="validation_fraction"):
+        w_profile(est, X, m, w_grid=[0.01], validation_fraction=1.0)
+    with pytest.raises(ValueError, match="ResidualANODE-like"):
+        w_profile(ConditionalFlowDensity(), X, m)
+    with pytest.raises(ValueError, match="events but m"):
+        w_profile(est, X, m[:-1], w_grid=[0.01])
+
+
+# ------------------------------------------------------------- GBI with training
+@pytest.mark.slow
+def test_w_profile_finds_a_planted_signal():
+    X, m, y = _sr_events(300, 3)
+    w_true = y.mean()  # about 0.018
+    est = ResidualANODE(ExactBackground(), flow=_signal_flow())
+    prof = w_profile(est, X, m, w_grid=GRID, random_state=0)
+    assert prof.w_grid[0] == 0 and prof.delta_loglik[0] == 0
+    np.testing.assert_allclose(prof.q, 2 * prof.delta_loglik)
+    assert prof.n_eval == round(0.5 * len(X))
+    assert w_true / 3 < prof.w_hat < 3 * w_true
+    assert prof.covers(w_true, 95)
+    assert prof.significance > 3
+    assert len(prof.estimators) == GRID.size
+    fig = prof.plot(w_true=w_true)
+    assert fig is not None
+
+
+@pytest.mark.slow
+def test_w_profile_without_signal_is_compatible_with_zero():
+    X, m, _ = _sr_events(0, 2)
+    est = ResidualANODE(ExactBackground(), flow=_signal_flow())
+    prof = w_profile(est, X, m, w_grid=GRID, random_state=0)
+    assert prof.significance < 2.5
+    assert prof.interval_95[0] <= 1e-3
+    assert prof.covers(0.0, 95)
+
+
+def test_background_only_point_is_sum_of_background_log_density():
+    X, m, _ = _sr_events(0, 4)
+    bkg = ExactBackground()
+    est = ResidualANODE(bkg, flow=_signal_flow().set_params(max_epochs=1))
+    with pytest.warns(UserWarning, match="Extend w_grid"):  # a one-point grid
+        prof = w_profile(est, X, m, w_grid=[0.01], cv=2, random_state=0)
+    assert prof.n_eval == len(X)  # every event held out once
+    assert prof.loglik_zero == pytest.approx(bkg.score_samples(X, m).sum(), rel=1e-12)
+
+
+# ---------------------------------------------------------------- bump hunt
+def _bump_events(n_signal, seed):
+    d = make_lhco_like(n_background=200_000, n_signal=n_signal, random_state=seed)
+    # a mass-independent, truth-informed score: signal jets are two-pronged
+    score = -(d["tau21_min"] + d["tau21_max"]).to_numpy()
+    return score, d["mjj"].to_numpy()
+
+
+def test_bump_hunt_finds_a_strong_signal():
+    score, m = _bump_events(1500, 0)
+    res = enhanced_bump_hunt(score, m, signal_region=SR, efficiency=0.05)
+    assert res.sideband_efficiency == pytest.approx(0.05, abs=1e-3)
+    assert res.n_observed > res.expected
+    assert res.significance > 5
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bump_hunt_without_signal_is_compatible_with_background(seed):
+    score, m = _bump_events(0, seed)
+    res = enhanced_bump_hunt(score, m, signal_region=SR, efficiency=0.05)
+    assert abs(res.significance) < 3
+    plain = enhanced_bump_hunt(score, m, signal_region=SR, threshold=-np.inf)
+    assert plain.n_selected == len(m)
+
+
+def test_bump_hunt_rejects_bad_input():
+    score, m = _bump_events(0, 3)
+    with pytest.raises(ValueError, match="finite"):
+        enhanced_bump_hunt(np.r_[np.nan, score[1:]], m, signal_region=SR)
+    with pytest.raises(ValueError, match="efficiency"):
+        enhanced_bump_hunt(score, m, signal_region=SR, efficiency=0.0)
+    with pytest.raises(ValueError, match="same length"):
+        enhanced_bump_hunt(score[:-1], m, signal_region=SR)
+    with pytest.raises(ValueError, match="too few"):
+        enhanced_bump_hunt(score, m, signal_region=SR, threshold=1e9)
