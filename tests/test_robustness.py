@@ -723,6 +723,27 @@ BAD_INPUT = [
         ValueError,
         r"same columns",
     ),
+    (
+        "cwola-predict-non-numeric-frame",
+        _cwola,
+        lambda e: e.fit(pd.DataFrame(X, columns=COLS), M).predict_proba(_strings_frame(len(M))),
+        ValueError,
+        r"non-numeric",
+    ),
+    (
+        "iad-fit-non-numeric-frame",
+        _iad,
+        lambda e: e.fit(_strings_frame(len(Y)), Y),
+        ValueError,
+        r"non-numeric",
+    ),
+    (
+        "mlp-fit-non-numeric-frame",
+        _mlp,
+        lambda e: e.fit(_strings_frame(len(Y)), Y),
+        ValueError,
+        r"non-numeric",
+    ),
 ]
 
 # Bugs found in anode/classifiers (owned by other engineers): reported, not fixed here.
@@ -737,40 +758,6 @@ KNOWN_BUGS = [
             reason="_BackgroundRatioBase._sample_masses reuses check_mass(m, n_samples): "
             "the message says 'X has 3 events' where sample has no X; it should name "
             "n_samples",
-        ),
-    ),
-    pytest.param(
-        _cwola,
-        lambda e: e.fit(pd.DataFrame(X, columns=COLS), M).predict_proba(_strings_frame(len(M))),
-        r"non-numeric",
-        id="cwola-predict-non-numeric-frame",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="ClassifierStage._features_without_mass (mass_column=None) goes "
-            "through validate_data, which says only 'could not convert string to "
-            "float', not which column is non-numeric",
-        ),
-    ),
-    pytest.param(
-        _iad,
-        lambda e: e.fit(_strings_frame(len(Y)), Y),
-        r"non-numeric",
-        id="iad-fit-non-numeric-frame",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="_LabelledStage.fit validates X with validate_data only: the error "
-            "says 'could not convert string to float', not which column is non-numeric",
-        ),
-    ),
-    pytest.param(
-        _mlp,
-        lambda e: e.fit(_strings_frame(len(Y)), Y),
-        r"non-numeric",
-        id="mlp-fit-non-numeric-frame",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="TorchMLPClassifier.fit validates X with validate_data only: the "
-            "error does not name the non-numeric column",
         ),
     ),
 ]
@@ -956,13 +943,7 @@ def test_classifier_scores_of_extreme_events_are_finite(name):
         assert np.isfinite(est.decision_function(*args)).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TorchMLPClassifier.predict_proba silently returns NaN for an event whose "
-    "standardised features overflow float32 (here 1e300); the other classifiers give "
-    "finite probabilities",
-)
-def test_mlp_extreme_event_gives_nan():
+def test_mlp_extreme_event_gives_finite_probabilities():
     proba = fitted("mlp").predict_proba(np.vstack([X[:2], np.full((2, 4), 1e300)]))
     assert np.isfinite(proba).all()
 

@@ -15,7 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.sideband import check_signal_region
-from skranode.utils._validation import split_features_and_mass
+from skranode.utils._validation import check_numeric_frame, split_features_and_mass
 
 __all__ = ["CWoLaClassifier", "IdealAD", "SupervisedClassifier"]
 
@@ -60,6 +60,7 @@ class _LabelledStage(ClassifierStage):
         self
         """
         self._validate_params()
+        check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         features = self._drop_mass_column(X)
         check_classification_targets(y)

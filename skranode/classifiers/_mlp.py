@@ -14,7 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skranode.flows._training import train_flow
 from skranode.utils._torch import TorchStateMixin, as_tensor, seeded, torch_seed
-from skranode.utils._validation import resolve_device
+from skranode.utils._validation import check_numeric_frame, resolve_device
 
 __all__ = ["TorchMLPClassifier"]
 
@@ -165,6 +165,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"hidden_layer_sizes must hold positive integers; got {self.hidden_layer_sizes!r}."
             )
+        check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -244,8 +245,11 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self, "networks_")
+        check_numeric_frame(X, type(self).__name__)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        x = as_tensor((X - self._mean) / self._scale, self.device_)
+        # Standardised values beyond +-1e4 (far outside any training event) are
+        # clipped there, so that float32 cannot overflow into NaN probabilities.
+        x = as_tensor(np.clip((X - self._mean) / self._scale, -1e4, 1e4), self.device_)
         n_classes = self.classes_.size
         out = np.empty((X.shape[0], n_classes))
         with torch.inference_mode():

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from skranode.classifiers._mlp import TorchMLPClassifier
-from skranode.utils._validation import split_features_and_mass
+from skranode.utils._validation import check_numeric_frame, split_features_and_mass
 
 __all__ = ["make_base_classifier"]
 
@@ -160,6 +160,7 @@ class ClassifierStage(ClassifierMixin, BaseEstimator):
     def _features_without_mass(self, X):
         """Validate ``X`` and drop the mass column when ``mass_column`` is set."""
         if self.mass_column is None:
+            check_numeric_frame(X, type(self).__name__)
             return validate_data(self, X, reset=False, dtype=np.float64)
         features, _ = split_features_and_mass(
             self, X, None, reset=False, mass_column=self.mass_column

@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 __all__ = [
     "check_mass",
+    "check_numeric_frame",
     "check_unit_interval",
     "join_features_and_mass",
     "resolve_device",
@@ -97,14 +98,7 @@ def split_features_and_mass(estimator, X, m=None, *, reset, mass_column=None, mi
     mass : ndarray of shape (n_samples,), float64
     """
     name = type(estimator).__name__
-    if hasattr(X, "dtypes") and hasattr(X, "columns"):
-        bad_cols = [
-            c for c, dt in zip(X.columns, X.dtypes, strict=True) if not _is_numeric_dtype(dt)
-        ]
-        if bad_cols:
-            raise ValueError(
-                f"X has non-numeric columns {bad_cols}; {name} needs numeric features."
-            )
+    check_numeric_frame(X, name)
     X = validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
     bad = ~np.isfinite(X)
     if bad.any():
@@ -148,6 +142,26 @@ def join_features_and_mass(features, mass, mass_column):
         return features
     k = mass_column % (features.shape[1] + 1)
     return np.insert(features, k, mass, axis=1)
+
+
+def check_numeric_frame(X, name):
+    """Raise a ValueError naming the non-numeric columns of a DataFrame ``X``.
+
+    Parameters
+    ----------
+    X : object
+        Anything; only DataFrames (objects with ``columns`` and ``dtypes``) are checked.
+    name : str
+        Name of the estimator, for the message.
+    """
+    if hasattr(X, "dtypes") and hasattr(X, "columns"):
+        bad_cols = [
+            c for c, dt in zip(X.columns, X.dtypes, strict=True) if not _is_numeric_dtype(dt)
+        ]
+        if bad_cols:
+            raise ValueError(
+                f"X has non-numeric columns {bad_cols}; {name} needs numeric features."
+            )
 
 
 def _is_numeric_dtype(dtype):
