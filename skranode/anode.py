@@ -362,15 +362,43 @@ class ANODE(_BackgroundRatioBase):
         """
         check_is_fitted(self, "flow_")
         if m is None:
-            raise ValueError(
-                "ANODE models p_data(x | m): pass the masses m at which to sample."
-            )
+            raise ValueError("ANODE models p_data(x | m): pass the masses m at which to sample.")
         mass = self._sample_masses(n_samples, m)
         features = self.flow_._sample_features(mass, random_state)
         return join_features_and_mass(features, mass, self.mass_column), mass
 
 
 # --------------------------------------------------------------------------- R-ANODE
+class _MixtureBase(torch.nn.Module):
+    """Experimental: trainable Gaussian-mixture base distribution."""
+
+    def __init__(self, loc, log_scale):
+        super().__init__()
+        self.loc = torch.nn.Parameter(loc)
+        self.log_scale = torch.nn.Parameter(log_scale)
+        self.logits = torch.nn.Parameter(torch.zeros(loc.shape[0]))
+
+    def _log_components(self, z):
+        eps = (z[:, None, :] - self.loc) * torch.exp(-self.log_scale)
+        d = z.shape[1]
+        return (
+            torch.log_softmax(self.logits, 0)
+            - 0.5 * (eps**2).sum(2)
+            - self.log_scale.sum(1)
+            - 0.5 * d * math.log(2 * math.pi)
+        )
+
+    def log_prob(self, z, context=None):
+        return torch.logsumexp(self._log_components(z), 1)
+
+    def forward(self, num_samples=1, context=None):
+        k = torch.multinomial(torch.softmax(self.logits, 0), num_samples, replacement=True)
+        z = self.loc[k] + torch.exp(self.log_scale[k]) * torch.randn(
+            num_samples, self.loc.shape[1], device=self.loc.device
+        )
+        return z, self.log_prob(z)
+
+
 class _MixtureSignalModel(torch.nn.Module):
     """A conditional flow for p_S plus the mixture weight and, optionally, p_S(m).
 
@@ -424,6 +452,7 @@ class _MixtureSignalModel(torch.nn.Module):
 
     def log_prob(self, y, c):
         import os
+
         sc = float(os.environ.get("BASESCALE", "1"))
         log_p = self.flow.log_prob(y / sc, c) - y.shape[1] * math.log(sc)
         if self.joint:
@@ -463,7 +492,24 @@ class _SignalFlow(ConditionalFlowDensity):
             lo, hi = self._window
             window = ((lo - self._m_mean) / self._m_scale, (hi - self._m_mean) / self._m_scale)
         flow = super()._build(n_features)
+        import os
+
+        k = int(os.environ.get("MIXBASE", "0"))
+        if k:
+            pts = torch.as_tensor(self._init_y, dtype=torch.float32)
+            idx = torch.randint(pts.shape[0], (k,))
+            sc = float(os.environ.get("MIXSCALE", "0.5"))
+            flow.q0 = _MixtureBase(pts[idx].clone(), torch.full((k, n_features), math.log(sc)))
+        self._init_y = None
         return _MixtureSignalModel(flow, self._mixture_w, self._learn_w, window)
+
+    def _fit_preprocessing(self, features, mass):
+        import os
+
+        if os.environ.get("PREALL"):
+            features, mass = self._all
+        super()._fit_preprocessing(features, mass)
+        self._init_y = (self.scaler_.transform(features) - self._y_mean) / self._y_scale
 
     def _transform(self, features, mass):
         y, c, log_jac = super()._transform(features, mass)
@@ -663,6 +709,7 @@ class ResidualANODE(_BackgroundRatioBase):
         n_val = int(round(flow.validation_fraction * features.shape[0]))
 
         import os
+
         anneal = float(os.environ.get("ANNEAL", "0"))
         w_start = self.w / float(os.environ.get("WFACTOR", "10"))
         n_anneal = anneal * flow.max_epochs
@@ -676,9 +723,12 @@ class ResidualANODE(_BackgroundRatioBase):
                 t = epoch / n_anneal
                 target = model.w_raw.detach() * _SCALAR_SPEEDUP
                 start = math.log(w_start / (1 - w_start))
-                return _mixture_nll(model, y, c, log_jac, log_pb_batch, (1 - t) * start + t * target)
+                return _mixture_nll(
+                    model, y, c, log_jac, log_pb_batch, (1 - t) * start + t * target
+                )
             return _mixture_nll(model, y, c, log_jac, log_pb_batch)
 
+        flow._all = (features, mass)
         flow._fit_flow(features, mass, extra=(log_pb,), loss=loss)
         flow.n_features_in_ = features.shape[1]
         self.flow_ = flow
