@@ -193,7 +193,13 @@ class _BackgroundRatioBase(DensityMixin, BaseEstimator):
         n_samples = self._check_n_samples(n_samples)
         if np.ndim(m) == 0:
             return np.full(n_samples, float(m))
-        return check_mass(m, n_samples)
+        m = check_mass(m, None)
+        if m.shape[0] != n_samples:
+            raise ValueError(
+                f"sample got {m.shape[0]} masses for n_samples={n_samples} events; pass one "
+                "mass per event, or a single mass for all of them."
+            )
+        return m
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

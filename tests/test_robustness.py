@@ -746,21 +746,15 @@ BAD_INPUT = [
     ),
 ]
 
-# Bugs found in anode/classifiers (owned by other engineers): reported, not fixed here.
-KNOWN_BUGS = [
-    pytest.param(
+BAD_INPUT.append(
+    (
+        "ranode-sample-masses-wrong-length",
         lambda: fitted("ranode"),
         lambda e: e.sample(3, [3.5, 3.6]),
-        r"n_samples",
-        id="ranode-sample-masses-wrong-length",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="_BackgroundRatioBase._sample_masses reuses check_mass(m, n_samples): "
-            "the message says 'X has 3 events' where sample has no X; it should name "
-            "n_samples",
-        ),
-    ),
-]
+        ValueError,
+        r"2 masses for n_samples=3",
+    )
+)
 
 
 def _ids(rows):
@@ -781,12 +775,6 @@ def test_bad_input_table_is_large_and_covers_fit_score_and_sample():
     assert len(set(_ids(BAD_INPUT))) == len(BAD_INPUT)
     for kind in ("-fit-", "-score-", "-sample-", "-predict-"):
         assert any(kind in name for name in _ids(BAD_INPUT)), kind
-
-
-@pytest.mark.parametrize("factory, call, match", KNOWN_BUGS)
-def test_known_unclear_errors(factory, call, match):
-    with pytest.raises(ValueError, match=match):
-        call(factory())
 
 
 # ---------------------------------------------------------------- numerical safety
