@@ -1,13 +1,16 @@
 """scikit-learn's estimator checks on every skranode estimator (fast settings)."""
 
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skranode import (
+    ANODE,
     CATHODEClassifier,
     ConditionalFlowDensity,
     CWoLaClassifier,
     IdealAD,
     LogitScaler,
+    ResidualANODE,
     SidebandDensity,
     SupervisedClassifier,
     TorchMLPClassifier,
@@ -55,6 +58,34 @@ def _classifiers():
     ]
 
 
+class _StandardNormalBackground(DensityMixin, BaseEstimator):
+    """A fitted background density for any number of features (R-ANODE/ANODE checks).
+
+    It is never refitted, and clones of the estimators share it, as a real
+    fitted SidebandDensity would be shared.
+    """
+
+    def fit(self, X=None, m=None):
+        self.fitted_ = True
+        return self
+
+    def score_samples(self, X, m=None):
+        import numpy as np
+
+        X = np.asarray(X, dtype=np.float64)
+        return -0.5 * (X**2).sum(axis=1) - 0.5 * X.shape[1] * np.log(2 * np.pi)
+
+
+def _background_ratio_estimators():
+    background = _StandardNormalBackground().fit()
+    flow = ConditionalFlowDensity(**FAST_FLOW)
+    return [
+        ResidualANODE(background, w=0.1, flow=flow, mass_column=0, random_state=0),
+        ResidualANODE(background, w=0.1, learn_w=True, flow=flow, mass_column=0, random_state=0),
+        ANODE(background, flow=flow, mass_column=0, random_state=0),
+    ]
+
+
 def _estimators():
     return [
         LogitScaler(),
@@ -71,6 +102,7 @@ def _estimators():
             ConditionalFlowDensity(**FAST_FLOW, mass_column=0), n_estimators=2, random_state=0
         ),
         ClassifierEnsemble(_fast_hgb(), n_estimators=2, random_state=0),
+        *_background_ratio_estimators(),
         *_classifiers(),
     ]
 
