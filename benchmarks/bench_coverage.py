@@ -31,6 +31,7 @@ from scipy.special import logit
 from scipy.stats import norm
 
 from skranode import ConditionalFlowDensity, ResidualANODE
+from skranode.anode import default_signal_flow
 from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
 from skranode.datasets import _synthetic as syn
 from skranode.inference import w_profile
@@ -76,7 +77,10 @@ def make_background(args):
     return flow.fit(X, m)
 
 
-def signal_flow(epochs):
+def signal_flow(args):
+    if args.signal_model == "default":
+        return default_signal_flow()
+    epochs = args.epochs
     return ConditionalFlowDensity(
         "rqs", n_layers=2, n_hidden=16, batch_norm=False, n_bins=4, max_epochs=epochs,
         batch_size=256, learning_rate=3e-3, patience=epochs, n_best=3, device="cpu",
@@ -89,9 +93,11 @@ def run(args):
     t_bkg = time.perf_counter() - t0
     print(f"background ({args.background}): {t_bkg:.1f} s")
     grid = np.geomspace(1e-3, 0.2, args.n_grid)
-    template = ResidualANODE(background, flow=signal_flow(args.epochs))
-    rows = {"signal": [], "null": []}
-    for kind, n_signal in (("signal", args.n_signal), ("null", 0)):
+    template = ResidualANODE(background, flow=signal_flow(args))
+    rows = {kind: [] for kind in args.kinds}
+    kinds = [("signal", args.n_signal), ("null", 0)]
+    kinds = [k for k in kinds if k[0] in args.kinds]
+    for kind, n_signal in kinds:
         for seed in range(args.n_experiments):
             X, m, y = sr_events(args.n_background, n_signal, seed)
             t = time.perf_counter()
@@ -144,6 +150,15 @@ def main(argv=None):
                         help="signal events per experiment (S/B about 0.018 in the SR)")
     parser.add_argument("--n-grid", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=8, help="signal-model epochs")
+    parser.add_argument(
+        "--signal-model", choices=("small", "default"), default="small",
+        help="'small': 2 spline layers x 16 units, --epochs epochs (fast); "
+        "'default': skranode.anode.default_signal_flow()",
+    )
+    parser.add_argument(
+        "--kinds", nargs="+", choices=("signal", "null"), default=["signal", "null"],
+        help="which pseudo-experiments to run",
+    )
     parser.add_argument("--bkg-epochs", type=int, default=25)
     parser.add_argument("--bkg-factor", type=int, default=10,
                         help="background-model sample = this many times --n-background")
