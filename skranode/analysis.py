@@ -359,7 +359,16 @@ def run_analysis(
                 labels=("true SR background", "background model sample"),
                 feature_names=feats,
             )
+        titles = {
+            "w_profile.png": "Profile likelihood of the signal fraction w (R-ANODE, GBI)",
+            "sic_curves.png": "Significance improvement on the test set",
+            "roc_curves.png": "Background rejection on the test set",
+            "mass_spectrum.png": "Dijet mass spectrum and the sideband fit",
+            "signal_model_samples.png": f"Samples of the learned signal model vs {label}",
+            "generated_background.png": "Background model vs true background in the SR",
+        }
         for name, fig in figs.items():
+            fig.suptitle(titles[name])
             fig.savefig(out / name, dpi=110, bbox_inches="tight")
             plt.close(fig)
         return sorted(figs)

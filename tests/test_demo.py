@@ -8,6 +8,7 @@ from skranode.cli import main
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The log-likelihood stays within")
 def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
     pytest.importorskip("skranode.inference")
     out = tmp_path / "demo"
