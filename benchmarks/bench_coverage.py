@@ -19,6 +19,9 @@ Usage::
     python benchmarks/bench_coverage.py                 # 20 + 20 experiments
     python benchmarks/bench_coverage.py --quick         # 5 + 5, smaller samples
     python benchmarks/bench_coverage.py --background exact --n-experiments 50
+    # the default signal model, 3 models averaged per w, signal experiments 10-19
+    python benchmarks/bench_coverage.py --background exact --signal-model default \
+        --n-repeats 3 --kinds signal --first-seed 10 --n-experiments 10
 """
 
 import argparse
@@ -98,12 +101,14 @@ def run(args):
     kinds = [("signal", args.n_signal), ("null", 0)]
     kinds = [k for k in kinds if k[0] in args.kinds]
     for kind, n_signal in kinds:
-        for seed in range(args.n_experiments):
+        for seed in range(args.first_seed, args.first_seed + args.n_experiments):
             X, m, y = sr_events(args.n_background, n_signal, seed)
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prof = w_profile(template, X, m, w_grid=grid, random_state=seed)
+                prof = w_profile(
+                    template, X, m, w_grid=grid, n_repeats=args.n_repeats, random_state=seed
+                )
             dt = time.perf_counter() - t
             w_true = float(y.mean())
             rows[kind].append(
@@ -141,6 +146,11 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-experiments", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first experiment")
+    parser.add_argument(
+        "--n-repeats", type=int, default=1,
+        help="signal models averaged per w (w_profile's n_repeats)",
+    )
     parser.add_argument("--quick", action="store_true",
                         help="5 + 5 experiments, 7 grid points (unless set explicitly)")
     parser.add_argument("--background", choices=("flow", "exact"), default="flow")

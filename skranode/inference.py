@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing, check_random_state
@@ -160,7 +161,8 @@ class WProfile:
     loglik_zero : float
         Total held-out log-likelihood at ``w = 0``, ``sum log p_B``.
     estimators : list
-        The fitted estimator of each ``w > 0`` (one per fold with ``cv``).
+        The fitted estimators of each ``w > 0``, in grid order (per ``w``: one
+        per fold with ``cv``, times ``n_repeats``).
     """
 
     w_grid: np.ndarray
@@ -235,15 +237,25 @@ def _check_grid(w_grid, estimator):
     return grid
 
 
-def _fit_and_score(estimator, w, seed, X, m, train, test):
+def _fit_and_ratio(estimator, w, seed, X, m, train, test):
+    """Train at fixed ``w``; return the model and log p_S - log p_B of the held-out events."""
     est = clone(estimator).set_params(w=float(w), learn_w=False)
     if seed is not None:
         est.set_params(random_state=seed)
     m_train = None if m is None else m[train]
     m_test = None if m is None else m[test]
     est.fit(_safe_indexing(X, train), m_train)
-    total = est.score(_safe_indexing(X, test), m_test) * len(test)
-    return est, float(total)
+    return est, est.score_samples(_safe_indexing(X, test), m_test)
+
+
+def _mixture_excess(w, log_ratios):
+    """``sum log((1 - w) + w mean_r p_S,r / p_B)`` over held-out events: LL(w) - LL(0).
+
+    The ``n_repeats`` signal models of one ``w`` are averaged in probability
+    space (a mixture of the trained densities).
+    """
+    log_ratio = logsumexp(np.stack(log_ratios), axis=0) - math.log(len(log_ratios))
+    return float(np.sum(np.logaddexp(math.log1p(-w), math.log(w) + log_ratio)))
 
 
 def _background_total(estimator, X, m, test):
@@ -265,6 +277,7 @@ def w_profile(
     w_grid=None,
     validation_fraction=0.5,
     cv=None,
+    n_repeats=1,
     n_jobs=None,
     random_state=None,
 ):
@@ -297,11 +310,17 @@ def w_profile(
     cv : int, cross-validation generator or iterable, default=None
         Instead of one split: train on each training fold, and sum the held-out
         log-likelihood over the test folds, so that every event is evaluated once.
+    n_repeats : int, default=1
+        Signal models trained per ``w`` (and fold) with different seeds; their
+        densities are averaged in probability space before the held-out
+        log-likelihood is computed. Averaging reduces the training noise of
+        p_S, which the likelihood intervals do not include; it multiplies the
+        cost by ``n_repeats``.
     n_jobs : int, default=None
         Number of trainings run in parallel (joblib).
     random_state : int, RandomState instance or None, default=None
         Seeds the split and the signal models; every ``w`` of a fold uses the
-        same seed, so that the profile is a smooth function of ``w``.
+        same seeds, so that the profile is a smooth function of ``w``.
 
     Returns
     -------
@@ -325,9 +344,10 @@ def w_profile(
     events are only part of the data, the asymptotic coverage is not
     guaranteed either way: ``benchmarks/bench_coverage.py`` measures it.
     The intervals also ignore the training noise of p_S (another seed moves
-    ``w_hat``) and any error of p_B: the signal model absorbs background
-    mismodelling, so a p_B off by ``delta`` nats per event can raise
-    ``LL(w) - LL(0)`` by up to about ``n_eval * delta`` even without signal.
+    ``w_hat``; ``n_repeats`` averages it down) and any error of p_B: the
+    signal model absorbs background mismodelling, so a p_B off by ``delta``
+    nats per event can raise ``LL(w) - LL(0)`` by up to about
+    ``n_eval * delta`` even without signal.
     """
     for name in ("background", "w", "learn_w"):
         if name not in estimator.get_params(deep=False):
@@ -359,20 +379,28 @@ def w_profile(
         if hasattr(splitter, "shuffle") and getattr(splitter, "shuffle", False):
             splitter.random_state = rng.randint(2**31 - 1)
         splits = list(splitter.split(np.zeros((n, 1))))
-    seeds = [None if random_state is None else int(rng.randint(2**31 - 1)) for _ in splits]
-    tasks = [(w, k) for w in grid for k in range(len(splits))]
+    if not (isinstance(n_repeats, numbers.Integral) and n_repeats >= 1):
+        raise ValueError(f"n_repeats must be an integer >= 1; got {n_repeats!r}.")
+    seeds = [
+        [None if random_state is None else int(rng.randint(2**31 - 1)) for _ in range(n_repeats)]
+        for _ in splits
+    ]
+    tasks = [(w, k, r) for w in grid for k in range(len(splits)) for r in range(n_repeats)]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_and_score)(estimator, w, seeds[k], X, m, *splits[k]) for w, k in tasks
+        delayed(_fit_and_ratio)(estimator, w, seeds[k][r], X, m, *splits[k]) for w, k, r in tasks
     )
-    ll = np.zeros(grid.size)
+    ratios = {}
     estimators = []
-    for (w, _k), (est, total) in zip(tasks, results, strict=True):
-        ll[np.searchsorted(grid, w)] += total
+    for (w, k, _r), (est, log_ratio) in zip(tasks, results, strict=True):
+        ratios.setdefault((w, k), []).append(log_ratio)
         estimators.append(est)
+    excess = np.zeros(grid.size)
+    for (w, _k), log_ratios in ratios.items():
+        excess[np.searchsorted(grid, w)] += _mixture_excess(w, log_ratios)
     ll_zero = sum(_background_total(estimator, X, m, test) for _, test in splits)
     n_eval = int(sum(len(test) for _, test in splits))
     w_all = np.r_[0.0, grid]
-    delta = np.r_[0.0, ll - ll_zero]
+    delta = np.r_[0.0, excess]
     w_hat, delta_max, (i68, i95) = profile_intervals(w_all, delta)
     return WProfile(
         w_grid=w_all,

@@ -155,6 +155,31 @@ def test_background_only_point_is_sum_of_background_log_density():
     assert prof.loglik_zero == pytest.approx(bkg.score_samples(X, m).sum(), rel=1e-12)
 
 
+def test_repeats_average_the_signal_densities_in_probability_space():
+    X, m, _ = _sr_events(100, 5)
+    bkg = ExactBackground()
+    est = ResidualANODE(bkg, flow=_signal_flow().set_params(max_epochs=1))
+    w = 0.02
+    with pytest.warns(UserWarning, match="Extend w_grid"):  # a one-point grid
+        prof = w_profile(est, X, m, w_grid=[w], n_repeats=3, random_state=0)
+    assert len(prof.estimators) == 3
+    # the held-out events: those on which loglik_zero was computed
+    log_pb = bkg.score_samples(X, m)
+    perm = np.random.RandomState(0).permutation(len(X))
+    held_out = np.sort(perm[: round(0.5 * len(X))])
+    assert prof.loglik_zero == pytest.approx(log_pb[held_out].sum(), rel=1e-12)
+    p_s = np.mean(
+        [np.exp(e._log_signal(*e._check_input(X[held_out], m[held_out]))) for e in prof.estimators],
+        axis=0,
+    )
+    by_hand = np.sum(np.log(w * p_s + (1 - w) * np.exp(log_pb[held_out]))) - prof.loglik_zero
+    assert prof.delta_loglik[1] == pytest.approx(by_hand, rel=1e-6, abs=1e-6)
+    # three different seeds: three different signal models
+    assert len({float(e.flow_.history_["val_loss"][-1]) for e in prof.estimators}) == 3
+    with pytest.raises(ValueError, match="n_repeats"):
+        w_profile(est, X, m, w_grid=[w], n_repeats=0)
+
+
 # ---------------------------------------------------------------- bump hunt
 def _bump_events(n_signal, seed):
     d = make_lhco_like(n_background=200_000, n_signal=n_signal, random_state=seed)
