@@ -237,36 +237,34 @@ def _check_grid(w_grid, estimator):
     return grid
 
 
-def _fit_and_ratio(estimator, w, seed, X, m, train, test):
-    """Train at fixed ``w``; return the model and log p_S - log p_B of the held-out events."""
+def _fit_and_log_signal(estimator, w, seed, X, m, train, test):
+    """Train at fixed ``w``; return the model and log p_S of the held-out events."""
     est = clone(estimator).set_params(w=float(w), learn_w=False)
     if seed is not None:
         est.set_params(random_state=seed)
-    m_train = None if m is None else m[train]
-    m_test = None if m is None else m[test]
-    est.fit(_safe_indexing(X, train), m_train)
-    return est, est.score_samples(_safe_indexing(X, test), m_test)
+    est.fit(_safe_indexing(X, train), None if m is None else m[train])
+    features, mass = est._check_input(_safe_indexing(X, test), None if m is None else m[test])
+    return est, est._log_signal(features, mass)
 
 
-def _mixture_excess(w, log_ratios):
+def _mixture_excess(w, log_signals, log_pb):
     """``sum log((1 - w) + w mean_r p_S,r / p_B)`` over held-out events: LL(w) - LL(0).
 
     The ``n_repeats`` signal models of one ``w`` are averaged in probability
     space (a mixture of the trained densities).
     """
-    log_ratio = logsumexp(np.stack(log_ratios), axis=0) - math.log(len(log_ratios))
-    return float(np.sum(np.logaddexp(math.log1p(-w), math.log(w) + log_ratio)))
+    log_ps = logsumexp(np.stack(log_signals), axis=0) - math.log(len(log_signals))
+    return float(np.sum(np.logaddexp(math.log1p(-w), math.log(w) + log_ps - log_pb)))
 
 
-def _background_total(estimator, X, m, test):
-    """``sum log p_B`` of the held-out events, the mixture log-likelihood at w = 0."""
+def _background_log_density(estimator, X, m, test):
+    """log p_B of the held-out events (fixed: evaluated once per split)."""
     probe = clone(estimator)
     features, mass = split_features_and_mass(
         probe, _safe_indexing(X, test), None if m is None else m[test], reset=True,
         mass_column=probe.mass_column,
     )
-    log_pb = probe._background_log_density(features, mass, joint=probe.joint)
-    return float(np.sum(log_pb))
+    return probe._background_log_density(features, mass, joint=probe.joint)
 
 
 def w_profile(
@@ -387,17 +385,19 @@ def w_profile(
     ]
     tasks = [(w, k, r) for w in grid for k in range(len(splits)) for r in range(n_repeats)]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_and_ratio)(estimator, w, seeds[k][r], X, m, *splits[k]) for w, k, r in tasks
+        delayed(_fit_and_log_signal)(estimator, w, seeds[k][r], X, m, *splits[k])
+        for w, k, r in tasks
     )
-    ratios = {}
+    log_pb = [_background_log_density(estimator, X, m, test) for _, test in splits]
+    log_signals = {}
     estimators = []
-    for (w, k, _r), (est, log_ratio) in zip(tasks, results, strict=True):
-        ratios.setdefault((w, k), []).append(log_ratio)
+    for (w, k, _r), (est, log_ps) in zip(tasks, results, strict=True):
+        log_signals.setdefault((w, k), []).append(log_ps)
         estimators.append(est)
     excess = np.zeros(grid.size)
-    for (w, _k), log_ratios in ratios.items():
-        excess[np.searchsorted(grid, w)] += _mixture_excess(w, log_ratios)
-    ll_zero = sum(_background_total(estimator, X, m, test) for _, test in splits)
+    for (w, k), logs in log_signals.items():
+        excess[np.searchsorted(grid, w)] += _mixture_excess(w, logs, log_pb[k])
+    ll_zero = float(sum(np.sum(lp) for lp in log_pb))
     n_eval = int(sum(len(test) for _, test in splits))
     w_all = np.r_[0.0, grid]
     delta = np.r_[0.0, excess]
