@@ -3,9 +3,11 @@
 For each pseudo-experiment (seeds 0, 1, ...), signal-region events are drawn
 with :func:`skranode.datasets.make_lhco_like`, once with a planted signal and
 once without, and :func:`skranode.inference.w_profile` scans the signal
-fraction ``w``. The script reports how often the 68 % and 95 % intervals
-contain the true ``w`` (the signal fraction of that experiment's signal
-region) and the distribution of the significance Z without signal.
+fraction ``w`` (or, with ``--method crossfit``, :func:`skranode.inference.w_cross_fit`
+estimates it from learned-w signal models trained on the other folds).
+The script reports how often the 68 % and 95 % intervals contain the true
+``w`` (the signal fraction of that experiment's signal region) and the
+distribution of the significance Z without signal.
 
 The background model is shared by all pseudo-experiments. With
 ``--background flow`` (default) it is a conditional flow trained on the
@@ -22,6 +24,8 @@ Usage::
     # the default signal model, 3 models averaged per w, signal experiments 10-19
     python benchmarks/bench_coverage.py --background exact --signal-model default \
         --n-repeats 3 --kinds signal --first-seed 10 --n-experiments 10
+    # cross-fitted learned-w models (w_cross_fit) instead of the grid scan
+    python benchmarks/bench_coverage.py --background exact --method crossfit --cv 3
 """
 
 import argparse
@@ -37,7 +41,7 @@ from skranode import ConditionalFlowDensity, ResidualANODE
 from skranode.anode import default_signal_flow
 from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
 from skranode.datasets import _synthetic as syn
-from skranode.inference import w_profile
+from skranode.inference import w_cross_fit, w_profile
 
 SR = (3.3, 3.7)
 
@@ -94,9 +98,14 @@ def run(args):
     t0 = time.perf_counter()
     background = make_background(args)
     t_bkg = time.perf_counter() - t0
-    print(f"background ({args.background}): {t_bkg:.1f} s")
+    print(f"background ({args.background}): {t_bkg:.1f} s; method {args.method}")
     grid = np.geomspace(1e-3, 0.2, args.n_grid)
-    template = ResidualANODE(background, flow=signal_flow(args))
+    if args.method == "crossfit":
+        template = ResidualANODE(
+            background, w=args.w_start, learn_w=True, flow=signal_flow(args)
+        )
+    else:
+        template = ResidualANODE(background, flow=signal_flow(args))
     rows = {kind: [] for kind in args.kinds}
     kinds = [("signal", args.n_signal), ("null", 0)]
     kinds = [k for k in kinds if k[0] in args.kinds]
@@ -106,9 +115,16 @@ def run(args):
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prof = w_profile(
-                    template, X, m, w_grid=grid, n_repeats=args.n_repeats, random_state=seed
-                )
+                if args.method == "crossfit":
+                    prof = w_cross_fit(
+                        template, X, m, cv=args.cv, n_repeats=args.n_repeats,
+                        n_jobs=args.n_jobs, random_state=seed,
+                    )
+                else:
+                    prof = w_profile(
+                        template, X, m, w_grid=grid, n_repeats=args.n_repeats,
+                        n_jobs=args.n_jobs, random_state=seed,
+                    )
             dt = time.perf_counter() - t
             w_true = float(y.mean())
             rows[kind].append(
@@ -151,6 +167,15 @@ def main(argv=None):
         "--n-repeats", type=int, default=1,
         help="signal models averaged per w (w_profile's n_repeats)",
     )
+    parser.add_argument(
+        "--method", choices=("profile", "crossfit"), default="profile",
+        help="'profile': w_profile, a signal model per w of a grid, half the events held out; "
+        "'crossfit': w_cross_fit, learned-w signal models on --cv folds",
+    )
+    parser.add_argument("--cv", type=int, default=3, help="folds of w_cross_fit")
+    parser.add_argument("--w-start", type=float, default=0.01,
+                        help="initial w of the learned-w models of w_cross_fit")
+    parser.add_argument("--n-jobs", type=int, default=None, help="trainings run at once")
     parser.add_argument("--quick", action="store_true",
                         help="5 + 5 experiments, 7 grid points (unless set explicitly)")
     parser.add_argument("--background", choices=("flow", "exact"), default="flow")

@@ -148,6 +148,43 @@ fig = null_profile.plot(w_true=0.0)
 fig.axes[0].set_title("GBI profile of the signal fraction, no signal")
 
 # %%
+# Cross-fitting: the likelihood of w without a grid
+# -------------------------------------------------
+# Each point of the GBI scan is a separate training, whose optimisation noise
+# the Wilks intervals do not know about, and only half of the events enter
+# the likelihood. :func:`~skranode.inference.w_cross_fit` instead trains
+# learned-:math:`w` signal models on all folds but one and evaluates
+# :math:`p_S / p_B` on the left-out fold; every event is held out once, and
+# with :math:`p_S` and :math:`p_B` fixed the log-likelihood
+# :math:`\sum_i \log(1 - w + w\, p_S / p_B)` is an exact, concave function of
+# :math:`w`. Its maximum, drops and rise above :math:`w = 0` are read off
+# exactly. Three folds cost three trainings (the scan above: six).
+#
+# The fold models start at the :math:`w` that one learned-:math:`w` fit on
+# all the events finds (itself started low, at 0.005): from far below the
+# truth they would learn a :math:`p_S` narrower than the signal, and
+# :math:`\hat w` would come out low.
+from skranode.inference import w_cross_fit  # noqa: E402
+
+cross_fits = {}
+for X, m, truth, label in (
+    (X_all[in_sr], m_all[in_sr], w_true, "with signal"),
+    (X_null[null_sr], m_null[null_sr], 0.0, "no signal"),
+):
+    one_fit = ResidualANODE(
+        background, w=0.005, learn_w=True, flow=signal_flow, random_state=0
+    ).fit(X, m)
+    learned = ResidualANODE(background, w=one_fit.w_, learn_w=True, flow=signal_flow)
+    cross = cross_fits[label] = w_cross_fit(learned, X, m, cv=3, random_state=0)
+    print(
+        f"{label:11s}: w_hat = {cross.w_hat:.4f} (truth {truth:.4f}), 95 % interval "
+        f"[{cross.interval_95[0]:.4f}, {cross.interval_95[1]:.4f}], "
+        f"significance {cross.significance:.1f} sigma ({cross.n_eval} events)"
+    )
+fig = cross_fits["with signal"].plot(w_true=w_true)
+fig.axes[0].set_title("Cross-fitted likelihood of the signal fraction, signal injected")
+
+# %%
 # The enhanced bump hunt
 # ----------------------
 # :func:`~skranode.inference.enhanced_bump_hunt` needs an anomaly score for

@@ -564,9 +564,15 @@ class ResidualANODE(_BackgroundRatioBase):
         nearly flat in w above the true fraction (the extra weight goes to a
         background-like part of p_S), so the learned w stays close to a start
         above the truth, and it grows when p_S absorbs fluctuations or
-        background mismodelling. Start below the expected fraction (a start at
-        half the truth came within about 10 % on the LHCO-like data at
-        S/B = 0.6 %), or select a fixed ``w`` with ``GridSearchCV``.
+        background mismodelling. Start below the expected fraction. Measured
+        on LHC Olympics-sized LHCO-like data (121k signal-region events, exact
+        background, start 0.003): 1.13-1.37 times the truth at S/B = 0.6 % and
+        1.24-1.60 at 0.3 %, as p_S also fits fluctuations of its training
+        events. For an estimate of ``w`` with an interval and a significance,
+        pass this estimator as the template of
+        :func:`skranode.inference.w_cross_fit`, which evaluates learned-w
+        models on events they were not trained on (same data: 0.92-1.07 and
+        1.10-1.26).
     joint : bool, default=False
         Model p_S(x, m) instead of p_S(x | m) (see above).
     flow : ConditionalFlowDensity or None, default=None

@@ -206,7 +206,7 @@ def run_on_file(
     device : str, default='auto'
         Torch device for the flows.
     n_jobs : int or None, default=None
-        Parallel jobs for the w profile.
+        Parallel trainings in the cross-fitted estimate of w.
     output : str or Path, default='skranode-output'
         Folder for ``results.json`` and the plots.
     preset : {'default', 'fast'}, default='default'

@@ -1,6 +1,6 @@
 """Inference of the signal fraction and the enhanced bump hunt.
 
-Two ways to turn a trained anomaly detector into a statement about a signal:
+Ways to turn a trained anomaly detector into a statement about a signal:
 
 * :func:`w_profile`, generator-based inference (GBI; Das, Kasieczka & Shih,
   arXiv:2312.11629, section "inference"): with the background density p_B held
@@ -8,6 +8,12 @@ Two ways to turn a trained anomaly detector into a statement about a signal:
   of a grid, and the held-out mixture log-likelihood traces the profile
   likelihood of ``w``. Its maximum estimates ``w``, its drop gives intervals and
   its rise above the background-only point gives a significance.
+* :func:`w_cross_fit`: learned-w R-ANODE signal models trained on all folds
+  but one give p_S / p_B for the events of that fold; with every event held
+  out once, the mixture likelihood is an exact, concave function of ``w``,
+  maximised and read off for intervals and a significance without a grid.
+  Measured on LHCO-like data it estimates ``w`` with less bias and intervals
+  that cover better than the grid scan, at a fraction of its cost.
 * :func:`enhanced_bump_hunt`, the classic CATHODE / ANODE procedure: cut on the
   anomaly score, fit the dijet mass spectrum of the selected events in the
   sidebands, and compare the predicted signal-region count with the observed one.
@@ -20,16 +26,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.optimize import brentq
 from scipy.special import logsumexp
 from sklearn.base import clone
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples
 
 from skranode.mass_spectrum import DijetMassSpectrum, bump_hunt_significance
 from skranode.utils._validation import split_features_and_mass
 
-__all__ = ["BumpHuntResult", "WProfile", "enhanced_bump_hunt", "profile_intervals", "w_profile"]
+__all__ = [
+    "BumpHuntResult",
+    "WProfile",
+    "enhanced_bump_hunt",
+    "profile_intervals",
+    "w_cross_fit",
+    "w_profile",
+]
 
 #: Drops of the log-likelihood from its maximum that bound the 68 % and 95 %
 #: intervals of one parameter (Wilks): chi2_1 quantiles halved.
@@ -137,7 +151,7 @@ def profile_intervals(w_grid, loglik, drops=(DROP_68, DROP_95)):
 # ------------------------------------------------------------------ the GBI scan
 @dataclass
 class WProfile:
-    """Profile likelihood of the signal fraction ``w``, from :func:`w_profile`.
+    """Likelihood of the signal fraction ``w``, from :func:`w_profile` or :func:`w_cross_fit`.
 
     Attributes
     ----------
@@ -161,8 +175,12 @@ class WProfile:
     loglik_zero : float
         Total held-out log-likelihood at ``w = 0``, ``sum log p_B``.
     estimators : list
-        The fitted estimators of each ``w > 0``, in grid order (per ``w``: one
-        per fold with ``cv``, times ``n_repeats``).
+        :func:`w_profile`: the fitted estimators of each ``w > 0``, in grid
+        order (per ``w``: one per fold with ``cv``, times ``n_repeats``);
+        :func:`w_cross_fit`: those of each fold (``n_repeats`` per fold).
+    log_ratio : ndarray of shape (n_samples,) or None
+        :func:`w_cross_fit` only: held-out ``log p_S - log p_B`` of every
+        event, in the order of ``X`` (None for :func:`w_profile`).
     """
 
     w_grid: np.ndarray
@@ -176,6 +194,7 @@ class WProfile:
     n_eval: int
     loglik_zero: float
     estimators: list = field(default_factory=list, repr=False)
+    log_ratio: np.ndarray = field(default=None, repr=False)
 
     def covers(self, w, level=95):
         """Whether the ``level`` (68 or 95) % interval contains ``w``."""
@@ -220,6 +239,24 @@ class WProfile:
         )
 
 
+def _check_template_and_events(caller, estimator, X, m):
+    """Check an R-ANODE template with a background; return the event count and masses."""
+    for name in ("background", "w", "learn_w"):
+        if name not in estimator.get_params(deep=False):
+            raise ValueError(
+                f"{caller} needs a ResidualANODE-like estimator with parameter {name!r}; "
+                f"got {type(estimator).__name__}."
+            )
+    if estimator.background is None:
+        raise ValueError("The estimator needs a fitted background: ResidualANODE(background=...).")
+    n = _num_samples(X)
+    if m is not None:
+        m = np.asarray(m, dtype=np.float64).reshape(-1)
+        if m.shape[0] != n:
+            raise ValueError(f"X has {n} events but m has {m.shape[0]}.")
+    return n, m
+
+
 def _check_grid(w_grid, estimator):
     if w_grid is None:
         grid = list(np.geomspace(1e-4, 0.1, 10))
@@ -261,7 +298,10 @@ def _background_log_density(estimator, X, m, test):
     """log p_B of the held-out events (fixed: evaluated once per split)."""
     probe = clone(estimator)
     features, mass = split_features_and_mass(
-        probe, _safe_indexing(X, test), None if m is None else m[test], reset=True,
+        probe,
+        _safe_indexing(X, test),
+        None if m is None else m[test],
+        reset=True,
         mass_column=probe.mass_column,
     )
     return probe._background_log_density(features, mass, joint=probe.joint)
@@ -347,26 +387,12 @@ def w_profile(
     nats per event can raise ``LL(w) - LL(0)`` by up to about
     ``n_eval * delta`` even without signal.
     """
-    for name in ("background", "w", "learn_w"):
-        if name not in estimator.get_params(deep=False):
-            raise ValueError(
-                f"w_profile needs a ResidualANODE-like estimator with parameter {name!r}; "
-                f"got {type(estimator).__name__}."
-            )
-    if estimator.background is None:
-        raise ValueError("The estimator needs a fitted background: ResidualANODE(background=...).")
+    n, m = _check_template_and_events("w_profile", estimator, X, m)
     grid = _check_grid(w_grid, estimator)
-    n = _num_samples(X)
-    if m is not None:
-        m = np.asarray(m, dtype=np.float64).reshape(-1)
-        if m.shape[0] != n:
-            raise ValueError(f"X has {n} events but m has {m.shape[0]}.")
     rng = check_random_state(random_state)
     if cv is None:
         if not (isinstance(validation_fraction, numbers.Real) and 0 < validation_fraction < 1):
-            raise ValueError(
-                f"validation_fraction must be in (0, 1); got {validation_fraction!r}."
-            )
+            raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction!r}.")
         perm = rng.permutation(n)
         n_test = int(round(validation_fraction * n))
         if n_test < 1 or n_test >= n:
@@ -414,6 +440,251 @@ def w_profile(
         n_eval=n_eval,
         loglik_zero=float(ll_zero),
         estimators=estimators,
+    )
+
+
+# ------------------------------------------------------- cross-fitted signal fraction
+def _fit_fold(estimator, seed, X, m, train, test):
+    """Train a copy of the template on ``train``; return it and log p_S, log p_B of ``test``."""
+    est = clone(estimator)
+    if seed is not None:
+        est.set_params(random_state=seed)
+    est.fit(_safe_indexing(X, train), None if m is None else m[train])
+    features, mass = est._check_input(_safe_indexing(X, test), None if m is None else m[test])
+    return est, est._log_signal(features, mass)
+
+
+class _HeldOutMixture:
+    """``LL(w) - LL(0) = sum_i log(1 + w (r_i - 1))`` for fixed ratios ``r_i = p_S / p_B``.
+
+    Concave in ``w`` (its second derivative is ``-sum (r_i - 1)^2 / (...)^2``),
+    so the maximum and the drop crossings are unique roots.
+    """
+
+    def __init__(self, log_ratio):
+        self.log_ratio = np.asarray(log_ratio, dtype=np.float64)
+
+    def __call__(self, w):
+        if w <= 0:
+            return 0.0
+        return float(np.sum(np.logaddexp(math.log1p(-w), math.log(w) + self.log_ratio)))
+
+    def slope(self, w):
+        # d/dw log((1 - w) + w r) = (r - 1) / ((1 - w) + w r), with r = exp(log_ratio)
+        log_den = np.logaddexp(math.log1p(-w), math.log(w) + self.log_ratio) if w > 0 else 0.0
+        with np.errstate(over="ignore"):  # at w = 0 a huge ratio makes the slope +inf
+            return float(np.sum(np.exp(self.log_ratio - log_den) - np.exp(-log_den)))
+
+    def maximum(self, w_max):
+        if self.slope(0.0) <= 0:
+            return 0.0
+        if self.slope(w_max) >= 0:
+            return w_max
+        return brentq(self.slope, 0.0, w_max, xtol=1e-12, rtol=1e-10)
+
+    def summary(self, w_max, drops=(DROP_68, DROP_95)):
+        """``w_hat``, ``LL(w_hat) - LL(0)`` and the intervals of each drop on ``[0, w_max]``."""
+        w_hat = self.maximum(w_max)
+        ll_max = self(w_hat)
+        intervals = []
+        for drop in drops:
+            level = ll_max - drop
+            low = 0.0 if w_hat == 0 or 0.0 >= level else self.crossing(level, 0.0, w_hat)
+            if w_hat >= w_max or self(w_max) >= level:
+                high = w_max
+            else:
+                high = self.crossing(level, w_hat, w_max)
+            intervals.append((float(low), float(high)))
+        return float(w_hat), float(ll_max), intervals
+
+    def crossing(self, level, lo, hi):
+        """The ``w`` in ``[lo, hi]`` where ``LL(w) - LL(0)`` equals ``level`` (one side)."""
+        return brentq(lambda w: self(w) - level, lo, hi, xtol=1e-12, rtol=1e-10)
+
+
+#: An event whose term in LL(w_hat) - LL(0) exceeds this many nats has
+#: p_S / p_B above about e^(MAX_EVENT_GAIN - log w): no signal model trained on
+#: a few hundred signal events makes such a ratio; a background density that
+#: (nearly) vanishes there does.
+MAX_EVENT_GAIN = 20.0
+
+
+def _warn_on_dominant_events(log_ratio, w_hat, ll_max):
+    if w_hat <= 0:
+        return
+    gain = np.logaddexp(math.log1p(-w_hat), math.log(w_hat) + log_ratio)
+    big = gain > MAX_EVENT_GAIN
+    if big.any():
+        share = float(np.sum(gain[big]) / ll_max) if ll_max > 0 else 1.0
+        warnings.warn(
+            f"{int(big.sum())} event(s) (first at row {int(np.flatnonzero(big)[0])}) each "
+            f"add more than {MAX_EVENT_GAIN:g} to the log-likelihood ratio, together "
+            f"{100 * min(share, 1.0):.0f} % of it: the background model gives them almost "
+            "no density (typically events outside the range it was trained on), so w_hat, "
+            "the intervals and the significance measure that, not a signal. Inspect "
+            "profile.log_ratio and the background model's range.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def w_cross_fit(
+    estimator,
+    X,
+    m=None,
+    *,
+    cv=5,
+    n_repeats=1,
+    w_max=0.5,
+    n_jobs=None,
+    random_state=None,
+):
+    """Signal fraction from the held-out likelihood of cross-fitted signal models.
+
+    The signal-region events are split into ``cv`` folds. For each fold,
+    ``n_repeats`` copies of ``estimator`` (an R-ANODE template, trained as it
+    is configured: fixed ``w`` or ``learn_w=True``) are trained on the other
+    folds, and their signal densities, averaged in probability space, give the
+    ratio ``r = p_S / p_B`` of every event of the fold. Every event is then
+    held out exactly once, and with p_S and p_B fixed the total mixture
+    log-likelihood
+
+        ``LL(w) - LL(0) = sum_i log(1 - w + w r_i)``
+
+    is an ordinary one-parameter likelihood, concave in ``w``: its maximum is
+    ``w_hat``, its drops of 0.5 and 1.92 give the 68 % and 95 % intervals and
+    ``sqrt(2 (LL(w_hat) - LL(0)))`` is the significance of ``w > 0``.
+
+    Compared with :func:`w_profile`, which trains a separate signal model at
+    each ``w`` of a grid, the profile here has no training noise from point to
+    point, and it uses every event for the likelihood. A p_S evaluated on
+    events it was not trained on does not fit their fluctuations, so ``w_hat``
+    is not pulled up by overfitting; a p_S that misses part of the signal pulls
+    it down (averaging ``n_repeats`` models smooths p_S and reduces that).
+
+    Parameters
+    ----------
+    estimator : ResidualANODE
+        Template holding a fitted ``background``; cloned for each fold and
+        repeat (the background is shared, never refitted). Its ``w`` and
+        ``learn_w`` are used as they are. Use ``learn_w=True`` started at the
+        ``w_`` of one R-ANODE fit with ``w`` learned on all the events: from a
+        start far below the truth the fold models learn a p_S narrower than
+        the signal and ``w_hat`` comes out low (measured: 0.66 of the truth
+        from 8 times below it, 0.98 from the one-fit ``w_``).
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Signal-region events.
+    m : array-like of shape (n_samples,), default=None
+        Their masses (ignored when the estimator has ``mass_column``).
+    cv : int, cross-validation generator or iterable, default=5
+        The folds; an int ``k`` uses ``KFold(k, shuffle=True)`` seeded from
+        ``random_state``. Each model is trained on ``(k - 1) / k`` of the events.
+    n_repeats : int, default=1
+        Signal models trained per fold with different seeds, averaged in
+        probability space.
+    w_max : float in (0, 1), default=0.5
+        Largest ``w`` considered (the likelihood is maximised on ``[0, w_max]``).
+    n_jobs : int, default=None
+        Number of trainings run in parallel (joblib).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds and the signal models.
+
+    Returns
+    -------
+    profile : WProfile
+        ``w_grid`` and ``delta_loglik`` trace the exact profile on 0 and 200
+        log-spaced points (for plots); ``w_hat``, the intervals and the
+        significance are computed from the exact likelihood, not from the grid.
+        ``estimators`` holds the fold models (fold-major, ``n_repeats`` each).
+
+    See Also
+    --------
+    w_profile : the GBI scan over a grid of fixed ``w``.
+
+    Notes
+    -----
+    The interval is a likelihood interval for ``w`` given the trained p_S: it
+    does not include the uncertainty of p_S itself or of p_B. When p_S
+    describes the signal well it covers as a one-parameter likelihood does;
+    ``benchmarks/bench_learned_w.py`` measures it on LHCO-like data. A p_B off
+    by ``delta`` nats per event can still be read as signal, as in every
+    method that holds the background fixed. A single event where p_B nearly
+    vanishes (outside the range of the background's training data) can
+    dominate the likelihood ratio; a UserWarning says so when an event adds
+    more than :data:`MAX_EVENT_GAIN` nats, and ``log_ratio`` shows which.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skranode import ConditionalFlowDensity, ResidualANODE
+    >>> from skranode.inference import w_cross_fit
+    >>> rng = np.random.default_rng(0)
+    >>> m = rng.uniform(3.3, 3.7, 3000)
+    >>> X = rng.normal(size=(3000, 2))
+    >>> X[:60] = rng.normal(2.0, 0.1, size=(60, 2))  # 2 % signal
+    >>> bkg = ConditionalFlowDensity(n_layers=2, n_hidden=16, max_epochs=5, random_state=0)
+    >>> bkg = bkg.fit(rng.normal(size=(6000, 2)), rng.uniform(3.3, 3.7, 6000))
+    >>> flow = ConditionalFlowDensity("rqs", n_layers=2, n_hidden=16, max_epochs=5)
+    >>> template = ResidualANODE(bkg, w=0.01, learn_w=True, flow=flow)
+    >>> prof = w_cross_fit(template, X, m, cv=2, random_state=0)
+    >>> 0 <= prof.w_hat < 0.5
+    True
+    """
+    n, m = _check_template_and_events("w_cross_fit", estimator, X, m)
+    if not (isinstance(n_repeats, numbers.Integral) and n_repeats >= 1):
+        raise ValueError(f"n_repeats must be an integer >= 1; got {n_repeats!r}.")
+    if not (isinstance(w_max, numbers.Real) and 0 < w_max < 1):
+        raise ValueError(f"w_max must be in (0, 1); got {w_max!r}.")
+    rng = check_random_state(random_state)
+    if isinstance(cv, numbers.Integral):
+        if cv < 2:
+            raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
+        cv = KFold(int(cv), shuffle=True, random_state=rng.randint(2**31 - 1))
+    splits = list(check_cv(cv).split(np.zeros((n, 1))))
+    held_out = np.concatenate([test for _, test in splits])
+    if held_out.size != n or np.unique(held_out).size != n:
+        raise ValueError(
+            "w_cross_fit needs folds whose test parts hold every event exactly once "
+            "(a partition, such as KFold)."
+        )
+    tasks = [
+        (k, None if random_state is None else int(rng.randint(2**31 - 1)))
+        for k in range(len(splits))
+        for _ in range(n_repeats)
+    ]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_fold)(estimator, seed, X, m, *splits[k]) for k, seed in tasks
+    )
+    log_ratio = np.empty(n)
+    ll_zero = 0.0
+    for k, (_, test) in enumerate(splits):
+        logs = [log_ps for (fold, _), (_, log_ps) in zip(tasks, results, strict=True) if fold == k]
+        log_pb = _background_log_density(estimator, X, m, test)
+        log_ratio[test] = logsumexp(np.stack(logs), axis=0) - math.log(len(logs)) - log_pb
+        ll_zero += float(np.sum(log_pb))
+    if not np.all(np.isfinite(log_ratio)):
+        raise ValueError(
+            "log p_S - log p_B is not finite for some held-out events (a density of 0 or inf)."
+        )
+    ll = _HeldOutMixture(log_ratio)
+    w_hat, ll_max, intervals = ll.summary(w_max)
+    _warn_on_dominant_events(log_ratio, w_hat, ll_max)
+    top = min(w_max, max(10 * intervals[1][1], 1e-3))
+    grid = np.r_[0.0, np.geomspace(top * 1e-3, top, 200)]
+    delta = np.array([0.0] + [ll(w) for w in grid[1:]])
+    return WProfile(
+        w_grid=grid,
+        delta_loglik=delta,
+        q=2.0 * delta,
+        w_hat=float(w_hat),
+        delta_loglik_max=float(ll_max),
+        interval_68=intervals[0],
+        interval_95=intervals[1],
+        significance=math.sqrt(max(0.0, 2.0 * ll_max)),
+        n_eval=n,
+        loglik_zero=ll_zero,
+        estimators=[est for est, _ in results],
+        log_ratio=log_ratio,
     )
 
 

@@ -385,7 +385,8 @@ def test_learned_w(lhco_test_events, s_over_b, seed):
     At S/B = 0.3 % the mixture likelihood is nearly flat in w around the truth
     (p_S can trade signal for background-like density), and the learned w stays
     close to its start: it is only checked to lie between the start and 1.2x the
-    truth there. GridSearchCV over a fixed w is the better tool at such S/B.
+    truth there. ``w_cross_fit`` is the better estimator at such S/B
+    (``benchmarks/bench_learned_w.py``; tested in test_inference.py).
     """
     X, m, y = lhco_sr(60000, s_over_b, seed=seed)
     true_w = y.mean()

@@ -6,14 +6,18 @@ import pytest
 import torch
 from scipy.special import logit
 from scipy.stats import norm
+from sklearn.model_selection import KFold, ShuffleSplit
 
 from skranode import ConditionalFlowDensity, ResidualANODE
 from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
 from skranode.datasets import _synthetic as syn
 from skranode.inference import (
+    DROP_68,
     DROP_95,
+    _HeldOutMixture,
     enhanced_bump_hunt,
     profile_intervals,
+    w_cross_fit,
     w_profile,
 )
 
@@ -52,8 +56,17 @@ class ExactBackground:
 
 def _signal_flow():
     return ConditionalFlowDensity(
-        "rqs", n_layers=2, n_hidden=16, batch_norm=False, n_bins=4, max_epochs=8,
-        batch_size=256, learning_rate=3e-3, patience=20, n_best=3, device="cpu",
+        "rqs",
+        n_layers=2,
+        n_hidden=16,
+        batch_norm=False,
+        n_bins=4,
+        max_epochs=8,
+        batch_size=256,
+        learning_rate=3e-3,
+        patience=20,
+        n_best=3,
+        device="cpu",
     )
 
 
@@ -178,6 +191,116 @@ def test_repeats_average_the_signal_densities_in_probability_space():
     assert len({float(e.flow_.history_["val_loss"][-1]) for e in prof.estimators}) == 3
     with pytest.raises(ValueError, match="n_repeats"):
         w_profile(est, X, m, w_grid=[w], n_repeats=0)
+
+
+# ------------------------------------------------------ cross-fitted signal fraction
+def test_held_out_mixture_maximum_and_drops_are_exact():
+    rng = np.random.default_rng(0)
+    # 2 % of the events with p_S / p_B ~ e^4, the rest ~ e^-2
+    log_ratio = np.where(rng.random(20000) < 0.02, 4.0, -2.0) + rng.normal(0, 0.5, 20000)
+    ll = _HeldOutMixture(log_ratio)
+    w_hat = ll.maximum(0.5)
+    grid = np.linspace(1e-4, 0.1, 20001)
+    brute = grid[np.argmax([ll(w) for w in grid])]
+    assert w_hat == pytest.approx(brute, abs=1e-5)
+    by_hand = np.sum(np.log(1 - w_hat + w_hat * np.exp(log_ratio)))
+    assert ll(w_hat) == pytest.approx(by_hand, rel=1e-12)
+    assert ll.slope(w_hat) == pytest.approx(0.0, abs=1e-6)
+    high = ll.crossing(ll(w_hat) - DROP_95, w_hat, 0.5)
+    assert ll(high) == pytest.approx(ll(w_hat) - DROP_95, abs=1e-8)
+    # no excess at all: the maximum is w = 0
+    assert _HeldOutMixture(np.full(100, -1.0)).maximum(0.5) == 0.0
+
+
+def test_w_cross_fit_likelihood_matches_the_held_out_models():
+    X, m, _ = _sr_events(100, 5)
+    bkg = ExactBackground()
+    est = ResidualANODE(bkg, w=0.02, learn_w=True, flow=_signal_flow().set_params(max_epochs=1))
+    cv = KFold(2, shuffle=True, random_state=0)
+    prof = w_cross_fit(est, X, m, cv=cv, n_repeats=2, random_state=0)
+    assert prof.n_eval == len(X)  # every event held out once
+    log_pb = bkg.score_samples(X, m)
+    assert prof.loglik_zero == pytest.approx(log_pb.sum(), rel=1e-12)
+    assert len(prof.estimators) == 4
+    by_hand = 0.0
+    w = prof.w_hat
+    for k, (_, test) in enumerate(cv.split(X)):
+        models = prof.estimators[2 * k : 2 * k + 2]
+        p_s = np.mean([np.exp(e._log_signal(*e._check_input(X[test], m[test]))) for e in models], 0)
+        by_hand += np.sum(np.log(w * p_s + (1 - w) * np.exp(log_pb[test]))) - log_pb[test].sum()
+    assert prof.delta_loglik_max == pytest.approx(by_hand, rel=1e-6, abs=1e-6)
+    assert prof.significance == pytest.approx(np.sqrt(max(0.0, 2 * by_hand)))
+    low, high = prof.interval_68
+    assert low <= prof.w_hat <= high
+    assert prof.delta_loglik[0] == 0 and prof.w_grid[0] == 0
+    # the stored held-out ratios reproduce the likelihood
+    assert prof.log_ratio.shape == (len(X),)
+    again = np.sum(np.logaddexp(np.log1p(-w), np.log(w) + prof.log_ratio))
+    assert again == pytest.approx(by_hand, rel=1e-6, abs=1e-6)
+
+
+def test_w_cross_fit_warns_when_one_event_dominates():
+    """An event where the background density (nearly) vanishes is named, not hidden."""
+    X, m, _ = _sr_events(100, 5)
+    X = X.copy()
+    X[7, 1] = 5.0  # delta_mj of 5 TeV: the exact background density is ~0 there
+
+    class Background(ExactBackground):
+        def score_samples(self, X, m):
+            with np.errstate(invalid="ignore"):  # logit of a jet mass above mjj / 2
+                out = super().score_samples(X, m)
+            return np.where(np.asarray(X)[:, 1] > 2.0, -1e5, out)
+
+    est = ResidualANODE(
+        Background(), w=0.02, learn_w=True, flow=_signal_flow().set_params(max_epochs=1)
+    )
+    with pytest.warns(UserWarning, match=r"1 event\(s\) \(first at row 7\)"):
+        prof = w_cross_fit(est, X, m, cv=2, random_state=0)
+    assert prof.log_ratio[7] > 1e4
+    assert np.sum(prof.log_ratio > 100) == 1
+
+
+def test_w_cross_fit_rejects_bad_input():
+    X, m, _ = _sr_events(0, 0)
+    est = ResidualANODE(ExactBackground(), flow=_signal_flow())
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        w_cross_fit(est, X, m, cv=1)
+    with pytest.raises(ValueError, match="exactly once"):
+        w_cross_fit(est, X, m, cv=ShuffleSplit(2, test_size=0.3, random_state=0))
+    with pytest.raises(ValueError, match="n_repeats"):
+        w_cross_fit(est, X, m, n_repeats=0)
+    with pytest.raises(ValueError, match="w_max"):
+        w_cross_fit(est, X, m, w_max=1.0)
+    with pytest.raises(ValueError, match="ResidualANODE-like"):
+        w_cross_fit(ConditionalFlowDensity(), X, m)
+    with pytest.raises(ValueError, match="fitted background"):
+        w_cross_fit(ResidualANODE(), X, m)
+
+
+@pytest.mark.slow
+def test_w_cross_fit_finds_a_planted_signal():
+    X, m, y = _sr_events(300, 3)
+    w_true = y.mean()  # about 0.018
+    est = ResidualANODE(ExactBackground(), w=0.01, learn_w=True, flow=_signal_flow())
+    prof = w_cross_fit(est, X, m, cv=3, random_state=0)
+    # measured on three data sets: 1.05, 0.94 and 1.07 times the truth
+    assert prof.w_hat == pytest.approx(w_true, rel=0.2), (prof.w_hat, w_true)
+    assert prof.covers(w_true, 95)
+    assert prof.significance > 3
+    assert prof.interval_95[0] > 0
+    # the 68 % interval is the drop of 0.5 from the maximum (concave profile)
+    assert prof.interval_68[1] - prof.interval_68[0] < prof.interval_95[1] - prof.interval_95[0]
+    assert DROP_68 == 0.5
+
+
+@pytest.mark.slow
+def test_w_cross_fit_without_signal_is_compatible_with_zero():
+    X, m, _ = _sr_events(0, 2)
+    est = ResidualANODE(ExactBackground(), w=0.01, learn_w=True, flow=_signal_flow())
+    prof = w_cross_fit(est, X, m, cv=3, random_state=0)
+    assert prof.significance < 2.0
+    assert prof.interval_95[0] == 0.0
+    assert prof.interval_95[1] < 0.02
 
 
 # ---------------------------------------------------------------- bump hunt
