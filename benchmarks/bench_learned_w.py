@@ -17,8 +17,8 @@ what is measured is the signal model and the estimator of ``w``:
   signal model would give.
 
 Both learned-w estimators start from the same ``--w-start`` for every S/B
-(they are not told the truth); with ``--start-from-learned`` the cross-fit
-models start at the one-fit learned w instead (what ``skranode demo`` does).
+(they are not told the truth); with ``--start-from-learned F`` the cross-fit
+models start at F times the one-fit learned w instead (``skranode demo``: 0.5).
 Printed: ratios to the true w, the 95 % intervals, Z and wall times on this
 machine.
 
@@ -89,8 +89,8 @@ def main(argv=None):
     parser.add_argument("--w-start", type=float, default=0.003)
     parser.add_argument("--oracle", action="store_true")
     parser.add_argument(
-        "--start-from-learned", action="store_true",
-        help="start the cross-fit models at the one-fit learned w",
+        "--start-from-learned", type=float, default=None, metavar="F",
+        help="start the cross-fit models at F times the one-fit learned w",
     )
     parser.add_argument("--no-single", action="store_true", help="skip the one-fit learned w")
     parser.add_argument("--n-jobs", type=int, default=2, help="trainings run at once")
@@ -106,7 +106,11 @@ def main(argv=None):
     print(
         f"n_background {args.n_background}, cv {args.cv}, n_repeats {args.n_repeats}, "
         f"w start {args.w_start}, exact background, default signal model, 1 torch thread"
-        + (" (cross-fit from the learned w)" if args.start_from_learned else "")
+        + (
+            f" (cross-fit from {args.start_from_learned} x the learned w)"
+            if args.start_from_learned is not None
+            else ""
+        )
     )
     header = (
         f"{'S/B':>6} {'seed':>4} {'n_SR':>7} {'true w':>8} | {'learned/true':>12} {'s':>5} | "
@@ -129,8 +133,9 @@ def main(argv=None):
                     ).fit(X, m)
                     learned, t_single = est.w_ / w_true, time.perf_counter() - t
                 t = time.perf_counter()
-                if args.start_from_learned and not args.no_single:
-                    template = ResidualANODE(bkg, w=est.w_, learn_w=True, flow=flow)
+                if args.start_from_learned is not None and not args.no_single:
+                    start = args.start_from_learned * est.w_
+                    template = ResidualANODE(bkg, w=start, learn_w=True, flow=flow)
                 prof = w_cross_fit(
                     template, X, m, cv=args.cv, n_repeats=args.n_repeats,
                     n_jobs=args.n_jobs, random_state=seed,
