@@ -275,8 +275,13 @@ def _check_grid(w_grid, estimator):
 
 
 def _fit_and_log_signal(estimator, w, seed, X, m, train, test):
-    """Train at fixed ``w``; return the model and log p_S of the held-out events."""
-    est = clone(estimator).set_params(w=float(w), learn_w=False)
+    """Train on ``train`` (at fixed ``w``, or as configured when ``w`` is None).
+
+    Returns the model and log p_S of the held-out events.
+    """
+    est = clone(estimator)
+    if w is not None:
+        est.set_params(w=float(w), learn_w=False)
     if seed is not None:
         est.set_params(random_state=seed)
     est.fit(_safe_indexing(X, train), None if m is None else m[train])
@@ -284,14 +289,14 @@ def _fit_and_log_signal(estimator, w, seed, X, m, train, test):
     return est, est._log_signal(features, mass)
 
 
-def _mixture_excess(w, log_signals, log_pb):
-    """``sum log((1 - w) + w mean_r p_S,r / p_B)`` over held-out events: LL(w) - LL(0).
+def _mean_log_density(log_densities):
+    """log of the mean density of several models (averaged in probability space)."""
+    return logsumexp(np.stack(log_densities), axis=0) - math.log(len(log_densities))
 
-    The ``n_repeats`` signal models of one ``w`` are averaged in probability
-    space (a mixture of the trained densities).
-    """
-    log_ps = logsumexp(np.stack(log_signals), axis=0) - math.log(len(log_signals))
-    return float(np.sum(np.logaddexp(math.log1p(-w), math.log(w) + log_ps - log_pb)))
+
+def _mixture_excess(w, log_signals, log_pb):
+    """``sum log((1 - w) + w mean_r p_S,r / p_B)`` over held-out events: LL(w) - LL(0)."""
+    return _HeldOutMixture(_mean_log_density(log_signals) - log_pb)(w)
 
 
 def _background_log_density(estimator, X, m, test):
@@ -444,16 +449,6 @@ def w_profile(
 
 
 # ------------------------------------------------------- cross-fitted signal fraction
-def _fit_fold(estimator, seed, X, m, train, test):
-    """Train a copy of the template on ``train``; return it and log p_S, log p_B of ``test``."""
-    est = clone(estimator)
-    if seed is not None:
-        est.set_params(random_state=seed)
-    est.fit(_safe_indexing(X, train), None if m is None else m[train])
-    features, mass = est._check_input(_safe_indexing(X, test), None if m is None else m[test])
-    return est, est._log_signal(features, mass)
-
-
 class _HeldOutMixture:
     """``LL(w) - LL(0) = sum_i log(1 + w (r_i - 1))`` for fixed ratios ``r_i = p_S / p_B``.
 
@@ -655,14 +650,14 @@ def w_cross_fit(
         for _ in range(n_repeats)
     ]
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_fold)(estimator, seed, X, m, *splits[k]) for k, seed in tasks
+        delayed(_fit_and_log_signal)(estimator, None, seed, X, m, *splits[k]) for k, seed in tasks
     )
     log_ratio = np.empty(n)
     ll_zero = 0.0
     for k, (_, test) in enumerate(splits):
         logs = [log_ps for (fold, _), (_, log_ps) in zip(tasks, results, strict=True) if fold == k]
         log_pb = _background_log_density(estimator, X, m, test)
-        log_ratio[test] = logsumexp(np.stack(logs), axis=0) - math.log(len(logs)) - log_pb
+        log_ratio[test] = _mean_log_density(logs) - log_pb
         ll_zero += float(np.sum(log_pb))
     if not np.all(np.isfinite(log_ratio)):
         raise ValueError(
