@@ -34,36 +34,21 @@ import warnings
 
 import numpy as np
 import torch
-from scipy.special import logit
-from scipy.stats import norm
 
 from skranode import ConditionalFlowDensity, ResidualANODE
 from skranode.anode import default_signal_flow
-from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
-from skranode.datasets import _synthetic as syn
+from skranode.datasets import (
+    FEATURE_NAMES,
+    LHCOLikeBackgroundDensity,
+    make_lhco_like,
+    signal_region_mask,
+)
 from skranode.inference import w_cross_fit, w_profile
 
 SR = (3.3, 3.7)
 
 
-class ExactBackground:
-    """Exact log p_B(x | m) of the make_lhco_like background (see its docstring)."""
-
-    def _log_jet(self, mj, tau, mjj):
-        scale = mjj * syn._BKG_RMAX
-        r = mj / scale
-        z = (logit(r) - syn._BKG_MASS_MU) / syn._BKG_MASS_SIGMA
-        log_m = norm.logpdf(z) - np.log(syn._BKG_MASS_SIGMA * r * (1 - r) * scale)
-        softplus = np.logaddexp(0.0, z - syn._BKG_TAU_Z0)
-        eps = (logit(tau) - syn._BKG_TAU_A + syn._BKG_TAU_C * softplus) / syn._BKG_TAU_B
-        log_t = norm.logpdf(eps) - np.log(syn._BKG_TAU_B * tau * (1 - tau))
-        return log_m + log_t
-
-    def score_samples(self, X, m):
-        X, m = np.asarray(X, dtype=np.float64), np.asarray(m, dtype=np.float64)
-        light = self._log_jet(X[:, 0], X[:, 2], m)
-        heavy = self._log_jet(X[:, 0] + X[:, 1], X[:, 3], m)
-        return np.log(2.0) + light + heavy
+ExactBackground = LHCOLikeBackgroundDensity
 
 
 def sr_events(n_background, n_signal, seed):

@@ -12,7 +12,7 @@ estimate :math:`\hat w`; where it has dropped by 0.5 and 1.92 bound the 68 %
 and 95 % intervals; its rise above :math:`w = 0` (background only, computed
 exactly, without training) gives the significance of the signal.
 
-The classic alternative, :func:`skranode.inference.enhanced_bump_hunt`, cuts
+The classic alternative, :func:`skranode.bump_hunt.enhanced_bump_hunt`, cuts
 on an anomaly score and then looks for a bump in the dijet mass spectrum of
 the selected events. Both are shown, on data with and without a signal.
 """
@@ -43,8 +43,9 @@ import numpy as np
 import torch
 
 from skranode import ConditionalFlowDensity, ResidualANODE, SidebandDensity
+from skranode.bump_hunt import enhanced_bump_hunt
 from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
-from skranode.inference import enhanced_bump_hunt, w_profile
+from skranode.inference import w_profile
 from skranode.plotting import plot_mass_spectrum
 
 torch.set_num_threads(1)  # small flows train fastest on one thread
@@ -189,7 +190,7 @@ fig.axes[0].set_title("Cross-fitted likelihood of the signal fraction, signal in
 # %%
 # The enhanced bump hunt
 # ----------------------
-# :func:`~skranode.inference.enhanced_bump_hunt` needs an anomaly score for
+# :func:`~skranode.bump_hunt.enhanced_bump_hunt` needs an anomaly score for
 # *every* event, sidebands included: it sets the cut so that a fraction
 # ``efficiency`` of the sideband events pass, fits the dijet function to the
 # mass spectrum of the selected sideband events, and compares its prediction
@@ -227,7 +228,7 @@ print(result)
 # over below about 3.1 TeV), but smoothly enough for the dijet function to
 # follow; a score that sculpted a bump into the background spectrum would
 # break the interpolation (the Notes of
-# :func:`~skranode.inference.enhanced_bump_hunt` say more).
+# :func:`~skranode.bump_hunt.enhanced_bump_hunt` say more).
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
 for ax, res, X, m, title in (
     (axes[0], result, X_all, m_all, "with signal"),

@@ -14,22 +14,27 @@ sample, a labelled sample and a test set) and runs, each stage timed:
 3. the classifier family: CATHODE, the idealized detector (with a true
    background sample) and the supervised bound (with labelled events);
 4. a table (max SIC per method on the test set, w-hat vs the true w) and plots.
+
+:func:`analyse_window` does steps 1-3 for one signal region and returns the
+numbers and the fitted models, printing nothing (unless asked) and writing no
+file: the entry point of a scan over many windows. :func:`run_analysis` adds
+the printed table, the plots and ``results.json``. The methods of step 3 come
+from the registry of :mod:`skranode.methods`.
 """
 
 import json
 import time
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from skranode.datasets import FEATURE_NAMES
-from skranode.sideband import check_signal_region
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.methods import DEFAULT_METHODS, MethodInputs, get_method
 
-__all__ = ["ANALYSIS_PRESETS", "run_analysis"]
-
-#: Initial w of the learned-w R-ANODE fits: below the fractions that R-ANODE
-#: can detect (a start below the truth is what the learned w needs).
-_W_START = 0.002
+__all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis"]
 
 #: Training budgets. ``default`` finishes the demo in a few minutes on a
 #: 2-core laptop; ``fast`` is for tests and smoke runs. ``w_folds`` and
@@ -79,112 +84,105 @@ class _Stages:
         return out
 
 
-def _in_region(df, lo, hi):
-    m = df["mjj"].to_numpy()
-    return df[(m >= lo) & (m < hi)]
-
-
 def _labels(df):
     return df["label"].to_numpy() if "label" in df else None
 
 
-def run_analysis(
+@dataclass
+class AnalysisResult:
+    """What :func:`analyse_window` returns.
+
+    Attributes
+    ----------
+    results : dict
+        The numbers of the table (what ``results.json`` holds).
+    window : MassWindow
+        The signal region.
+    background : object
+        The fitted background model.
+    models : dict
+        Fitted model of each method that ran, by name.
+    scores : dict
+        Anomaly scores of the test events, by method (empty without a test set).
+    profile : WProfile
+        The cross-fitted likelihood of ``w``.
+    generated : ndarray or None
+        Background-model samples at the reference masses (when checked).
+    """
+
+    results: dict
+    window: MassWindow
+    background: object
+    models: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
+    profile: object = None
+    generated: object = None
+
+
+def analyse_window(
     data,
     *,
-    signal_region=(3.3, 3.7),
+    signal_region=DEFAULT_SIGNAL_REGION,
     reference=None,
     labelled=None,
     test=None,
     background=None,
+    methods=DEFAULT_METHODS,
     seed=0,
     device="auto",
     n_jobs=None,
-    output="skranode-output",
     preset="default",
-    verbose=True,
-    title="skranode",
-    notes=None,
+    verbose=False,
 ):
-    """Run the whole analysis on given events.
+    """Analyse one signal region: background model, R-ANODE and w, the methods, the SIC.
 
-    Every event table is a DataFrame with the columns ``mjj``, the four
-    features of :data:`~skranode.datasets.FEATURE_NAMES` and, where known,
-    ``label`` (1 signal, 0 background).
+    The same inputs as :func:`run_analysis` (see there); nothing is printed
+    unless ``verbose`` and no file is written.
 
     Parameters
     ----------
     data : DataFrame
-        The data: sidebands and signal region, or the signal region only
-        (then ``background`` or ``reference`` is required). Its labels, when
-        present, are used only to report the true signal fraction.
-    signal_region : tuple of float, default=(3.3, 3.7)
-        ``(low, high)`` in TeV.
-    reference : DataFrame or None, default=None
-        A true background sample in the signal region: the idealized
-        detector's background, the check of the background model, and, for
-        signal-region-only data without ``background``, the sample the
-        background flow is trained on.
-    labelled : DataFrame or None, default=None
-        Labelled signal-region events for the supervised bound.
-    test : DataFrame or None, default=None
-        Labelled signal-region events on which the max SIC is measured.
-        Without it no SIC is reported.
+        Sidebands and signal region, or the signal region only.
+    signal_region : tuple of float or MassWindow, default=(3.3, 3.7)
+        The window (``low <= mjj < high``).
+    reference, labelled, test : DataFrame or None, default=None
+        True background sample, labelled sample and test set (signal region).
     background : estimator or None, default=None
-        A fitted background density (``score_samples(X, m)`` and ``sample(m)``);
-        None fits a :class:`~skranode.SidebandDensity` on ``data`` when it has
-        sidebands, or a :class:`~skranode.ConditionalFlowDensity` on
-        ``reference`` when it does not.
+        A fitted background model; None fits one.
+    methods : sequence of str, default=DEFAULT_METHODS
+        Names of registered methods (:mod:`skranode.methods`) to run, in
+        order; those whose inputs are missing are skipped. The first is the
+        R-ANODE fit whose learned ``w`` starts the cross-fit, when present.
     seed : int, default=0
         Seed of every random step.
     device : str, default='auto'
         Torch device for the flows.
     n_jobs : int or None, default=None
         Parallel trainings in the cross-fitted estimate of w.
-    output : str or Path, default='skranode-output'
-        Folder for ``results.json`` and the plots.
     preset : {'default', 'fast'}, default='default'
         Training budgets (:data:`ANALYSIS_PRESETS`).
-    verbose : bool, default=True
-        Print progress and the results table.
-    title : str, default='skranode'
-        First line of the printed table.
-    notes : list of str or None, default=None
-        Lines on how the events were prepared, stored as ``notes`` in the
-        results and printed.
+    verbose : bool, default=False
+        Print the progress of each stage.
 
     Returns
     -------
-    results : dict
-        The numbers of the table (also written to ``results.json``), with
-        ``skipped``: the stages left out for lack of inputs, and why.
-
-    Raises
-    ------
-    ValueError
-        If the preset is unknown, the signal region holds no data event, or
-        the data has no sidebands and neither ``background`` nor ``reference``
-        is given.
+    result : AnalysisResult
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from skranode import plotting
     from skranode.anode import ResidualANODE
-    from skranode.classifiers import CATHODEClassifier, IdealAD, SupervisedClassifier
     from skranode.flows import ConditionalFlowDensity
-    from skranode.inference import w_cross_fit
+    from skranode.inference import cross_fit_start, w_cross_fit
     from skranode.metrics import max_sic
     from skranode.sideband import SidebandDensity
 
     if preset not in ANALYSIS_PRESETS:
         raise ValueError(f"preset must be one of {sorted(ANALYSIS_PRESETS)}; got {preset!r}.")
     cfg = ANALYSIS_PRESETS[preset]
-    lo, hi = check_signal_region(signal_region)
+    window = MassWindow.from_params(signal_region)
+    lo, hi = window.bounds
+    chosen = [get_method(name) for name in methods]
     feats = list(FEATURE_NAMES)
     m = data["mjj"].to_numpy()
-    in_sr = (m >= lo) & (m < hi)
+    in_sr = window.in_signal_region(m)
     if not in_sr.any():
         raise ValueError(
             f"No data event has {lo} <= mjj < {hi} TeV (data mjj range "
@@ -198,24 +196,19 @@ def run_analysis(
             "background sample (reference=..., or --reference PATH) or a fitted "
             "background model (background=...)."
         )
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     stages = _Stages(verbose)
     skipped = {}
-    res = {"title": title, "signal_region": [lo, hi], "preset": preset, "seed": seed}
-    res["notes"] = list(notes or [])
+    res = {"signal_region": [lo, hi], "preset": preset, "seed": seed}
 
     sr = data[in_sr]
     X_sr, m_sr = sr[feats], sr["mjj"].to_numpy()
     res["n_sr_events"] = len(sr)
     y_sr = _labels(sr)
-    w_true = None
     if y_sr is not None:
         n_sig_sr = int(y_sr.sum())
-        w_true = n_sig_sr / len(sr)
         res.update(
             n_sr_signal=n_sig_sr,
-            w_true=round(w_true, 5),
+            w_true=round(n_sig_sr / len(sr), 5),
             s_over_sqrt_b=round(n_sig_sr / np.sqrt(max(len(sr) - n_sig_sr, 1)), 2),
         )
 
@@ -224,11 +217,11 @@ def run_analysis(
 
         def fit_background():
             flow = ConditionalFlowDensity(**cfg["sideband_flow"], device=device, verbose=verbose)
-            density = SidebandDensity((lo, hi), density=flow, random_state=seed)
+            density = SidebandDensity(window.bounds, density=flow, random_state=seed)
             return density.fit(data[feats], m)
 
         background = stages.run("background model in the sidebands", fit_background)
-        expected, expected_std = background.mass_spectrum_.expected_count((lo, hi))
+        expected, expected_std = background.mass_spectrum_.expected_count(window.bounds)
         res.update(
             n_sideband=background.n_sideband_,
             sr_count_predicted=[round(float(expected), 1), round(float(expected_std), 1)],
@@ -270,100 +263,220 @@ def run_analysis(
         auc, generated = stages.run("checking the background model in the SR", background_auc)
         res["auc_true_vs_generated_background"] = round(auc, 4)
 
-    # 2. R-ANODE and the signal fraction --------------------------------------------
-    def fit_ranode():
-        est = ResidualANODE(background, w=_W_START, learn_w=True, random_state=seed)
-        return est.fit(X_sr, m_sr)
-
-    ranode = stages.run("R-ANODE with the signal fraction learned", fit_ranode)
-    res["w_learned"] = round(float(ranode.w_), 5)
-
-    def cross_fit():
-        # started at half the w learned by the fit above: w_hat is pulled towards
-        # the start, from below (a p_S narrower than the signal) and from above (a
-        # p_S that also takes background); the one-fit w tends to lie above the
-        # truth at small S/B and below it when started far below (measured in
-        # benchmarks/bench_learned_w.py and the user guide)
-        start = min(max(0.5 * float(ranode.w_), _W_START), 0.5)
-        template = ResidualANODE(background, w=start, learn_w=True)
-        return w_cross_fit(
-            template,
-            X_sr,
-            m_sr,
-            cv=cfg["w_folds"],
-            n_repeats=cfg["w_repeats"],
-            n_jobs=n_jobs,
-            random_state=seed,
-        )
-
-    prof = stages.run("signal fraction by cross-fitting (held-out likelihood)", cross_fit)
-    res.update(
-        w_hat=_round(prof.w_hat),
-        w_interval_68=_round(prof.interval_68),
-        w_interval_95=_round(prof.interval_95),
-        significance=_round(prof.significance),
+    # 2. the methods, and the signal fraction after the R-ANODE fit -------------------
+    inputs = MethodInputs(
+        X_sr=X_sr,
+        m_sr=m_sr,
+        background=background,
+        window=window,
+        reference=reference,
+        labelled=labelled,
+        seed=seed,
+        n_ensemble=cfg["n_ensemble"],
+        feature_names=feats,
     )
-
-    # 3. classifiers ---------------------------------------------------------------
-    def fit_cathode():
-        est = CATHODEClassifier(
-            background, signal_region=(lo, hi), n_ensemble=cfg["n_ensemble"], random_state=seed
-        )
-        return est.fit(X_sr, m_sr)
-
-    models = {
-        "R-ANODE (learned w)": ranode,
-        "CATHODE": stages.run("CATHODE", fit_cathode),
-    }
-    if reference is not None:
-
-        def fit_iad():
-            Z = np.r_[X_sr.to_numpy(), reference[feats].to_numpy()]
-            y = np.r_[np.ones(len(X_sr)), np.zeros(len(reference))]
-            return IdealAD(n_ensemble=cfg["n_ensemble"], random_state=seed).fit(Z, y)
-
-        models["IAD"] = stages.run("idealized anomaly detector (IAD)", fit_iad)
-    else:
-        skipped["IAD"] = "no true background sample"
-    if labelled is not None:
-
-        def fit_supervised():
-            est = SupervisedClassifier(n_ensemble=cfg["n_ensemble"], random_state=seed)
-            return est.fit(labelled[feats].to_numpy(), labelled["label"].to_numpy())
-
-        models["supervised"] = stages.run("supervised (truth labels)", fit_supervised)
-    else:
-        skipped["supervised"] = "no labelled sample"
+    models = {}
+    prof = None
+    for method in chosen:
+        reason = method.missing(inputs)
+        if reason is not None:
+            skipped[method.name] = reason
+            continue
+        models[method.name] = stages.run(method.stage or method.name, partial(method.fit, inputs))
+        if prof is None and isinstance(models[method.name], ResidualANODE):
+            ranode = models[method.name]
+            res["w_learned"] = round(float(ranode.w_), 5)
+            template = ResidualANODE(background, w=cross_fit_start(ranode.w_), learn_w=True)
+            cross_fit = partial(
+                w_cross_fit,
+                template,
+                X_sr,
+                m_sr,
+                cv=cfg["w_folds"],
+                n_repeats=cfg["w_repeats"],
+                n_jobs=n_jobs,
+                random_state=seed,
+            )
+            prof = stages.run("signal fraction by cross-fitting (held-out likelihood)", cross_fit)
+            res.update(
+                w_hat=_round(prof.w_hat),
+                w_interval_68=_round(prof.interval_68),
+                w_interval_95=_round(prof.interval_95),
+                significance=_round(prof.significance),
+            )
+    if prof is None:
+        skipped["signal fraction"] = "no R-ANODE method among the methods run"
 
     scores = {}
     if test is not None:
         X_test, y_test = test[feats], test["label"].to_numpy()
         m_test = test["mjj"].to_numpy()
         for name, model in models.items():
-            if name.startswith("R-ANODE"):
-                scores[name] = model.score_samples(X_test, m_test)
-            elif name == "CATHODE":
-                scores[name] = model.predict_proba(X_test)[:, 1]
-            else:  # fitted on arrays
-                scores[name] = model.predict_proba(X_test.to_numpy())[:, 1]
+            scores[name] = get_method(name).score(model, X_test, m_test)
         res["n_test"] = [int((y_test == 0).sum()), int(y_test.sum())]
         res["max_sic"] = {k: round(float(max_sic(y_test, s)), 2) for k, s in scores.items()}
     else:
         skipped["max SIC"] = "no labelled test set"
     res["stage_seconds"] = stages.seconds
     res["skipped"] = skipped
+    return AnalysisResult(
+        results=res,
+        window=window,
+        background=background,
+        models=models,
+        scores=scores,
+        profile=prof,
+        generated=generated,
+    )
 
-    # 4. plots ----------------------------------------------------------------------
-    def plots():
-        figs = {"w_profile.png": prof.plot(w_true=w_true)}
-        if scores:
-            curves = {k: (y_test, s) for k, s in scores.items()}
-            figs["sic_curves.png"] = plotting.plot_sic_curve(curves)
-            figs["roc_curves.png"] = plotting.plot_roc(curves, rejection=True)
-        if isinstance(background, SidebandDensity):
-            figs["mass_spectrum.png"] = plotting.plot_mass_spectrum(
-                m, background.mass_spectrum_, (lo, hi)
-            )
+
+def run_analysis(
+    data,
+    *,
+    signal_region=DEFAULT_SIGNAL_REGION,
+    reference=None,
+    labelled=None,
+    test=None,
+    background=None,
+    seed=0,
+    device="auto",
+    n_jobs=None,
+    output="skranode-output",
+    preset="default",
+    verbose=True,
+    title="skranode",
+    notes=None,
+    methods=DEFAULT_METHODS,
+):
+    """Run the whole analysis on given events.
+
+    Every event table is a DataFrame with the columns ``mjj``, the four
+    features of :data:`~skranode.datasets.FEATURE_NAMES` and, where known,
+    ``label`` (1 signal, 0 background).
+
+    Parameters
+    ----------
+    data : DataFrame
+        The data: sidebands and signal region, or the signal region only
+        (then ``background`` or ``reference`` is required). Its labels, when
+        present, are used only to report the true signal fraction.
+    signal_region : tuple of float, default=(3.3, 3.7)
+        ``(low, high)`` in TeV (``low <= mjj < high``).
+    reference : DataFrame or None, default=None
+        A true background sample in the signal region: the idealized
+        detector's background, the check of the background model, and, for
+        signal-region-only data without ``background``, the sample the
+        background flow is trained on.
+    labelled : DataFrame or None, default=None
+        Labelled signal-region events for the supervised bound.
+    test : DataFrame or None, default=None
+        Labelled signal-region events on which the max SIC is measured.
+        Without it no SIC is reported.
+    background : estimator or None, default=None
+        A fitted background density (``score_samples(X, m)`` and ``sample(m)``);
+        None fits a :class:`~skranode.SidebandDensity` on ``data`` when it has
+        sidebands, or a :class:`~skranode.ConditionalFlowDensity` on
+        ``reference`` when it does not.
+    seed : int, default=0
+        Seed of every random step.
+    device : str, default='auto'
+        Torch device for the flows.
+    n_jobs : int or None, default=None
+        Parallel trainings in the cross-fitted estimate of w.
+    output : str or Path, default='skranode-output'
+        Folder for ``results.json`` and the plots.
+    preset : {'default', 'fast'}, default='default'
+        Training budgets (:data:`ANALYSIS_PRESETS`).
+    verbose : bool, default=True
+        Print progress and the results table.
+    title : str, default='skranode'
+        First line of the printed table.
+    notes : list of str or None, default=None
+        Lines on how the events were prepared, stored as ``notes`` in the
+        results and printed.
+    methods : sequence of str, default=DEFAULT_METHODS
+        Registered methods to run (:mod:`skranode.methods`).
+
+    Returns
+    -------
+    results : dict
+        The numbers of the table (also written to ``results.json``), with
+        ``skipped``: the stages left out for lack of inputs, and why.
+
+    Raises
+    ------
+    ValueError
+        If the preset is unknown, the signal region holds no data event, or
+        the data has no sidebands and neither ``background`` nor ``reference``
+        is given.
+    """
+    analysis = analyse_window(
+        data,
+        signal_region=signal_region,
+        reference=reference,
+        labelled=labelled,
+        test=test,
+        background=background,
+        methods=methods,
+        seed=seed,
+        device=device,
+        n_jobs=n_jobs,
+        preset=preset,
+        verbose=verbose,
+    )
+    res = {"title": title, **analysis.results, "notes": list(notes or [])}
+    order = ["title", "signal_region", "preset", "seed", "notes"]
+    res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if verbose:
+        print(f"[{len(res['stage_seconds']) + 1}] plots ...", flush=True)
+    plot_names = _write_plots(analysis, data, reference, test, out, seed)
+    res["stage_seconds"]["plots"] = round(time.perf_counter() - start, 1)
+    if verbose:
+        print(f"    done in {res['stage_seconds']['plots']} s", flush=True)
+    res["plots"] = plot_names
+    (out / "results.json").write_text(json.dumps(res, indent=2))
+    if verbose:
+        _print_table(res, out)
+    return res
+
+
+def _write_plots(analysis, data, reference, test, out, seed):
+    """The figures of the main job, saved into ``out``; returns their file names."""
+    import matplotlib.pyplot as plt
+
+    from skranode import plotting
+    from skranode.sideband import SidebandDensity
+
+    feats = list(FEATURE_NAMES)
+    window, background = analysis.window, analysis.background
+    res = analysis.results
+    w_true = res.get("w_true")
+    sr = data[window.in_signal_region(data["mjj"].to_numpy())]
+    X_sr, m_sr = sr[feats], sr["mjj"].to_numpy()
+    figs = {}
+    titles = {}
+    if analysis.profile is not None:
+        figs["w_profile.png"] = analysis.profile.plot(w_true=w_true)
+        titles["w_profile.png"] = (
+            "Held-out likelihood of the signal fraction w (cross-fitted R-ANODE)"
+        )
+    if analysis.scores:
+        y_test = test["label"].to_numpy()
+        curves = {k: (y_test, s) for k, s in analysis.scores.items()}
+        figs["sic_curves.png"] = plotting.plot_sic_curve(curves)
+        figs["roc_curves.png"] = plotting.plot_roc(curves, rejection=True)
+        titles["sic_curves.png"] = "Significance improvement on the test set"
+        titles["roc_curves.png"] = "Background rejection on the test set"
+    if isinstance(background, SidebandDensity):
+        figs["mass_spectrum.png"] = plotting.plot_mass_spectrum(
+            data["mjj"].to_numpy(), background.mass_spectrum_, window.bounds
+        )
+        titles["mass_spectrum.png"] = "Dijet mass spectrum and the sideband fit"
+    ranode = next((mod for mod in analysis.models.values() if hasattr(mod, "w_")), None)
+    if ranode is not None:
         at = np.random.default_rng(seed).choice(m_sr, 2000)
         drawn, _ = ranode.sample(2000, m=at, random_state=seed)
         if test is not None and (test["label"] == 1).any():
@@ -373,32 +486,20 @@ def run_analysis(
         figs["signal_model_samples.png"] = plotting.plot_feature_comparison(
             compare, drawn, labels=(label, "R-ANODE signal model"), feature_names=feats
         )
-        if generated is not None:
-            figs["generated_background.png"] = plotting.plot_feature_comparison(
-                reference[feats],
-                generated,
-                labels=("true SR background", "background model sample"),
-                feature_names=feats,
-            )
-        titles = {
-            "w_profile.png": "Held-out likelihood of the signal fraction w (cross-fitted R-ANODE)",
-            "sic_curves.png": "Significance improvement on the test set",
-            "roc_curves.png": "Background rejection on the test set",
-            "mass_spectrum.png": "Dijet mass spectrum and the sideband fit",
-            "signal_model_samples.png": f"Samples of the learned signal model vs {label}",
-            "generated_background.png": "Background model vs true background in the SR",
-        }
-        for name, fig in figs.items():
-            fig.suptitle(titles[name])
-            fig.savefig(out / name, dpi=110, bbox_inches="tight")
-            plt.close(fig)
-        return sorted(figs)
-
-    res["plots"] = stages.run("plots", plots)
-    (out / "results.json").write_text(json.dumps(res, indent=2))
-    if verbose:
-        _print_table(res, out)
-    return res
+        titles["signal_model_samples.png"] = f"Samples of the learned signal model vs {label}"
+    if analysis.generated is not None:
+        figs["generated_background.png"] = plotting.plot_feature_comparison(
+            reference[feats],
+            analysis.generated,
+            labels=("true SR background", "background model sample"),
+            feature_names=feats,
+        )
+        titles["generated_background.png"] = "Background model vs true background in the SR"
+    for name, fig in figs.items():
+        fig.suptitle(titles[name])
+        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return sorted(figs)
 
 
 def _round(value, digits=5):

@@ -27,8 +27,11 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
+from skranode import background as bkg_protocol
 from skranode.flows import ConditionalFlowDensity
-from skranode.utils._torch import seeded, torch_seed
+from skranode.mass_window import MassWindow
+from skranode.training import batch_slices
+from skranode.utils._torch import draw_seed, seeded
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
@@ -93,29 +96,12 @@ def default_signal_flow():
 
 
 # --------------------------------------------------------------------------- helpers
-def _is_fitted(estimator):
-    if not hasattr(estimator, "fit"):
-        return True  # a plain density object: nothing to fit
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        return False
-    return True
+class _BackgroundRatioBase(bkg_protocol.SharedBackgroundMixin, DensityMixin, BaseEstimator):
+    """What ANODE and R-ANODE share: the fixed background and the mass convention.
 
-
-class _BackgroundRatioBase(DensityMixin, BaseEstimator):
-    """What ANODE and R-ANODE share: the fixed background and the mass convention."""
-
-    def __sklearn_clone__(self):
-        # The background is a fitted model that fit() never refits: share it so
-        # that clones (GridSearchCV candidates, cross-validation folds) keep it
-        # fitted. Every other parameter is cloned as usual.
-        params = self.get_params(deep=False)
-        cloned = {
-            name: value if name == "background" else clone(value, safe=False)
-            for name, value in params.items()
-        }
-        return type(self)(**cloned)
+    The background is reached only through :mod:`skranode.background`, and a
+    fitted one is shared, not copied, by :func:`~sklearn.base.clone`.
+    """
 
     def _check_background(self):
         name = type(self).__name__
@@ -127,7 +113,7 @@ class _BackgroundRatioBase(DensityMixin, BaseEstimator):
                 "it uses the sidebands only), or any fitted estimator with "
                 "score_samples(X, m). background=None cannot score anything."
             )
-        if not _is_fitted(background):
+        if not bkg_protocol.is_fitted(background):
             raise NotFittedError(
                 f"The background {type(background).__name__} passed to {name} is not "
                 f"fitted. {name} never fits it: call background.fit(X_all, m_all) first "
@@ -135,62 +121,38 @@ class _BackgroundRatioBase(DensityMixin, BaseEstimator):
             )
         return background
 
-    def _background_n_features(self, background):
-        n_in = getattr(background, "n_features_in_", None)
-        if n_in is None:
-            return None
-        return n_in - (getattr(background, "mass_column", None) is not None)
-
     def _background_log_density(self, features, mass, *, joint=False):
-        """log p_B(x | m) (or log p_B(x, m)) of each event, as float64."""
-        background = self._check_background()
-        n_bkg = self._background_n_features(background)
-        if n_bkg is not None and n_bkg != features.shape[1]:
-            raise ValueError(
-                f"X has {features.shape[1]} feature(s) but the background "
-                f"{type(background).__name__} was fitted on {n_bkg}; pass the same "
-                "features, in the same order."
-            )
-        bkg_mass_column = getattr(background, "mass_column", None)
-        X_b = join_features_and_mass(features, mass, bkg_mass_column)
-        names = getattr(background, "feature_names_in_", None)
-        if names is not None and len(names) == X_b.shape[1]:
-            import pandas as pd
+        """log p_B(x | m) (or log p_B(x, m)) of validated events, as float64."""
+        return bkg_protocol.log_density(self._check_background(), features, mass, joint=joint)
 
-            X_b = pd.DataFrame(X_b, columns=names)
-        m_b = None if bkg_mass_column is not None else mass
-        if joint:
-            try:
-                log_p = background.score_samples(X_b, m_b, joint=True)
-            except TypeError as exc:
-                raise ValueError(
-                    f"joint=True needs a background whose score_samples accepts "
-                    f"joint=True (log p_B(x | m) + log p_B(m)), such as SidebandDensity; "
-                    f"{type(background).__name__} does not ({exc})."
-                ) from exc
-        else:
-            log_p = background.score_samples(X_b, m_b)
-        log_p = np.asarray(log_p, dtype=np.float64).reshape(-1)
-        if log_p.shape[0] != features.shape[0]:
-            raise ValueError(
-                f"The background returned {log_p.shape[0]} log-densities for "
-                f"{features.shape[0]} events."
-            )
-        bad = np.isnan(log_p) | (log_p == np.inf)
-        if bad.any():
-            raise ValueError(
-                f"The background log-density is NaN or +inf for {int(bad.sum())} event(s) "
-                f"(first at row {np.flatnonzero(bad)[0]}); check the background model."
-            )
-        return log_p
+    def background_log_density(self, X, m=None):
+        """``log p_B`` of each event under the fixed background.
+
+        ``log p_B(x | m)``, or ``log p_B(x, m)`` for ``ResidualANODE(joint=True)``:
+        the density the anomaly score divides by.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Events in the layout used in :meth:`fit`.
+        m : array-like of shape (n_samples,), default=None
+            Masses; ignored when ``mass_column`` is set.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        features, mass = self._check_input(X, m)
+        return self._background_log_density(
+            features, mass, joint=bool(getattr(self, "joint", False))
+        )
 
     def _make_flow(self, cls):
         template = default_signal_flow() if self.flow is None else self.flow
         flow = cls(**clone(template).get_params(deep=False))
         flow.set_params(mass_column=None)
         if self.random_state is not None:
-            seed = check_random_state(self.random_state).randint(0, 2**31 - 1)
-            flow.set_params(random_state=seed)
+            flow.set_params(random_state=draw_seed(self.random_state))
         return flow
 
     def _check_input(self, X, m):
@@ -388,7 +350,7 @@ class ANODE(_BackgroundRatioBase):
         if m is None:
             raise ValueError("ANODE models p_data(x | m): pass the masses m at which to sample.")
         mass = self._sample_masses(n_samples, m)
-        features = self.flow_._sample_features(mass, random_state)
+        features = self.flow_.sample(mass, random_state=random_state)
         return join_features_and_mass(features, mass, self.mass_column), mass
 
 
@@ -399,12 +361,14 @@ class _MixtureSignalModel(torch.nn.Module):
     ``log_prob(y, c)`` is log p_S(y | c), or log p_S(y, c) when a mass window
     is given (a truncated normal in the standardised mass c). ``w`` is stored
     as its logit divided by ``_SCALAR_SPEEDUP``; it is a parameter when learned
-    and a buffer otherwise.
+    and a buffer otherwise. While ``w_frozen`` is True (set by the training's
+    ``on_epoch_end`` hook) the loss sees ``w`` but no gradient reaches it.
     """
 
     def __init__(self, flow, w, learn_w, window=None):
         super().__init__()
         self.flow = flow
+        self.w_frozen = False
         raw = torch.tensor(math.log(w / (1.0 - w)) / _SCALAR_SPEEDUP)
         if learn_w:
             self.w_raw = torch.nn.Parameter(raw)
@@ -417,11 +381,12 @@ class _MixtureSignalModel(torch.nn.Module):
             self.mass_log_scale_raw = torch.nn.Parameter(torch.zeros(()))
 
     def log_weights(self):
-        logit = self.w_raw * _SCALAR_SPEEDUP
+        raw = self.w_raw.detach() if self.w_frozen else self.w_raw
+        logit = raw * _SCALAR_SPEEDUP
         return F.logsigmoid(logit), F.logsigmoid(-logit)
 
     def weight(self):
-        return float(torch.sigmoid(self.w_raw * _SCALAR_SPEEDUP))
+        return float(torch.sigmoid(self.w_raw.detach() * _SCALAR_SPEEDUP))
 
     def _mass_distribution(self):
         lo, hi = self.window[0], self.window[1]
@@ -454,67 +419,69 @@ class _MixtureSignalModel(torch.nn.Module):
         return self.flow.sample(n, context=context)
 
 
-def _mixture_nll(model, y, c, log_jac, log_pb, logit_w=None):
+def _mixture_nll(model, y, c, log_jac, log_pb):
     """Per-event ``-log(w p_S + (1 - w) p_B)``, computed in log space."""
-    if logit_w is None:
-        log_w, log_1mw = model.log_weights()
-    else:
-        log_w, log_1mw = F.logsigmoid(logit_w), F.logsigmoid(-logit_w)
+    log_w, log_1mw = model.log_weights()
     log_ps = model.log_prob(y, c) + log_jac
     return -torch.logaddexp(log_w + log_ps, log_1mw + log_pb)
 
 
 class _SignalFlow(ConditionalFlowDensity):
-    """ConditionalFlowDensity whose model is a :class:`_MixtureSignalModel`.
+    """ConditionalFlowDensity whose module is a :class:`_MixtureSignalModel`.
 
-    Configured by :meth:`_configure` (not a parameter: this class is internal
-    and never cloned). In the joint mode densities are in (x, m).
+    It overrides the two declared extension hooks of
+    :class:`~skranode.ConditionalFlowDensity`: :meth:`build_module` (the
+    mixture model) and :meth:`flow_inputs` (the mass Jacobian in the joint
+    mode). Configured by :meth:`configure` (not a parameter: this class is
+    internal and never cloned). In the joint mode densities are in (x, m).
     """
 
-    def _configure(self, w, learn_w, window):
-        self._mixture_w = float(w)
-        self._learn_w = bool(learn_w)
-        self._window = window  # mass window (in m) for joint=True, else None
+    def configure(self, w, learn_w, window, n_frozen):
+        """Set the mixture weight, whether it is learned, the mass window and the frozen epochs."""
+        self.mixture_w = float(w)
+        self.learn_w = bool(learn_w)
+        self.window = window  # mass window (in m) for joint=True, else None
+        self.n_frozen = n_frozen
         return self
 
-    def _build(self, n_features):
+    def build_module(self, n_features):
         window = None
-        if self._window is not None:
-            lo, hi = self._window
-            window = ((lo - self._m_mean) / self._m_scale, (hi - self._m_mean) / self._m_scale)
-        flow = super()._build(n_features)
-        return _MixtureSignalModel(flow, self._mixture_w, self._learn_w, window)
+        if self.window is not None:
+            window = tuple(float(v) for v in self.context(np.asarray(self.window))[:, 0])
+        flow = super().build_module(n_features)
+        model = _MixtureSignalModel(flow, self.mixture_w, self.learn_w, window)
+        model.w_frozen = self.learn_w and self.n_frozen > 0
+        return model
 
-    def _transform(self, features, mass):
-        y, c, log_jac = super()._transform(features, mass)
-        if self._window is not None:
-            log_jac = log_jac - math.log(self._m_scale)  # p(m) = p(c) / scale
+    def flow_inputs(self, features, mass):
+        y, c, log_jac = super().flow_inputs(features, mass)
+        if self.window is not None:
+            log_jac = log_jac - math.log(self.mass_scale_)  # p(m) = p(c) / scale
         return y, c, log_jac
 
-    def _sample_joint(self, n_samples, random_state):
+    def sample_joint(self, n_samples, random_state):
         """Draw (features, mass) from the joint signal model.
 
         Each event comes from one kept epoch chosen at random: its mass from
         that epoch's p_S(m), its features from that epoch's p_S(x | m).
         """
         rng = check_random_state(random_state)
-        seed = torch_seed(rng)
+        seed = draw_seed(rng)
         member = rng.randint(len(self.flows_), size=n_samples)
-        y = np.empty((n_samples, self._y_mean.shape[0]))
+        y = np.empty((n_samples, self.flow_mean_.shape[0]))
         c = np.empty(n_samples)
         with seeded(seed, self.device_), torch.inference_mode():
             for k, model in enumerate(self.flows_):
                 idx = np.flatnonzero(member == k)
-                for start in range(0, idx.size, self.inference_batch_size):
-                    part = idx[start : start + self.inference_batch_size]
+                for part in batch_slices(idx.size, self.inference_batch_size):
+                    part = idx[part]
                     c_k = model.sample_mass(part.size)
                     y_k, _ = model.sample(part.size, context=c_k)
                     y[part] = y_k.double().cpu().numpy()
                     c[part] = c_k[:, 0].double().cpu().numpy()
+        features, mass = self.from_flow_space(y, c)
         # the clamped inverse CDF can land a rounding error outside the window
-        mass = np.clip(c * self._m_scale + self._m_mean, *self._window)
-        features = self.scaler_.inverse_transform(y * self._y_scale + self._y_mean)
-        return features, mass
+        return features, np.clip(mass, *self.window)
 
 
 class ResidualANODE(_BackgroundRatioBase):
@@ -689,61 +656,70 @@ class ResidualANODE(_BackgroundRatioBase):
         window = self._mass_window(mass) if self.joint else None
         # evaluated once; the training loop only reads it
         log_pb = self._background_log_density(features, mass, joint=self.joint)
-        flow = self._make_flow(_SignalFlow)._configure(self.w, self.learn_w, window)
-        w_trace = []
-        n_val = int(round(flow.validation_fraction * features.shape[0]))
-
+        flow = self._make_flow(_SignalFlow)
         # a learned w is held at its initial value while p_S first finds the excess
         n_frozen = _FROZEN_W_FRACTION * flow.max_epochs if self.learn_w else 0
+        flow.configure(self.w, self.learn_w, window, n_frozen)
+        w_trace = []
 
-        def loss(model, y, c, log_jac, log_pb_batch):
-            if not model.training:  # the validation pass: record this epoch's w
-                w_trace.append((model.weight(), y.shape[0]))
-            elif len(_per_epoch(w_trace, n_val)) < n_frozen:
-                logit_w = model.w_raw.detach() * _SCALAR_SPEEDUP
-                return _mixture_nll(model, y, c, log_jac, log_pb_batch, logit_w)
-            return _mixture_nll(model, y, c, log_jac, log_pb_batch)
+        def on_epoch_end(epoch, model):
+            w_trace.append(model.weight())
+            model.w_frozen = self.learn_w and epoch + 1 < n_frozen
 
-        flow._fit_flow(features, mass, extra=(log_pb,), loss=loss)
-        flow.n_features_in_ = features.shape[1]
+        flow.fit_flow(
+            features, mass, loss=_mixture_nll, extra=(log_pb,), on_epoch_end=on_epoch_end
+        )
         self.flow_ = flow
         self.mass_window_ = window
         if self.learn_w:
             self.w_ = float(np.mean([member.weight() for member in flow.flows_]))
         else:
             self.w_ = float(self.w)
-        self.history_ = dict(flow.history_, w=_per_epoch(w_trace, n_val))
+        self.history_ = dict(flow.history_, w=w_trace)
         return self
 
     def _mass_window(self, mass):
         region = getattr(self.background, "signal_region", None)
         if region is None:
-            return float(mass.min()), float(mass.max())
+            # the range of the training masses, as a half-open window holding its maximum
+            return float(mass.min()), float(np.nextafter(mass.max(), np.inf))
         try:
-            lo, hi = (float(v) for v in region)
-        except (TypeError, ValueError) as exc:
+            window = MassWindow.from_params(region)
+        except ValueError as exc:
             raise ValueError(
-                f"The background's signal_region {region!r} is not a pair (low, high)."
+                f"The background's signal_region {region!r} is not a pair (low, high): {exc}"
             ) from exc
-        self._check_inside(mass, (lo, hi))
-        return lo, hi
+        self._check_inside(mass, window.bounds)
+        return window.bounds
 
     @staticmethod
     def _check_inside(mass, window):
-        lo, hi = window
-        outside = (mass < lo) | (mass > hi)
-        if outside.any():
-            raise ValueError(
-                f"joint=True models p_S(m) inside the signal region [{lo:.6g}, {hi:.6g}], "
-                f"but {int(outside.sum())} event(s) have masses outside it (first at row "
-                f"{np.flatnonzero(outside)[0]}, m = {mass[outside][0]:.6g}). Pass "
-                "signal-region events only."
-            )
+        MassWindow.from_params(window).check_masses_inside(mass, "joint=True models p_S(m)")
 
     def _log_signal(self, features, mass):
         if self.joint:
             self._check_inside(mass, self.mass_window_)
-        return self.flow_._log_prob(features, mass)
+        return self.flow_.score_samples(features, mass)
+
+    def signal_log_density(self, X, m=None):
+        """``log p_S`` of each event under the learned signal model.
+
+        ``log p_S(x | m)``, or ``log p_S(x, m)`` with ``joint=True``: the
+        numerator of the anomaly score and the signal term of the mixture.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Events in the layout used in :meth:`fit`.
+        m : array-like of shape (n_samples,), default=None
+            Masses; ignored when ``mass_column`` is set.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        features, mass = self._check_input(X, m)
+        return self._log_signal(features, mass)
 
     def score_samples(self, X, m=None):
         """Anomaly score: the log likelihood ratio ``log p_S - log p_B`` of each event.
@@ -821,20 +797,9 @@ class ResidualANODE(_BackgroundRatioBase):
                     "at which to sample, or use joint=True to learn p_S(m) too."
                 )
             n_samples = self._check_n_samples(n_samples)
-            features, mass = self.flow_._sample_joint(n_samples, random_state)
+            features, mass = self.flow_.sample_joint(n_samples, random_state)
         else:
             mass = self._sample_masses(n_samples, m)
-            features = self.flow_._sample_features(mass, random_state)
+            features = self.flow_.sample(mass, random_state=random_state)
         return join_features_and_mass(features, mass, self.mass_column), mass
 
-
-def _per_epoch(trace, n_val):
-    """Collapse (w, batch size) records of the validation passes into one w per epoch."""
-    out, seen = [], 0
-    for w, size in trace:
-        if seen == 0:
-            out.append(w)
-        seen += size
-        if seen >= n_val:
-            seen = 0
-    return out

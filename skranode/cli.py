@@ -2,6 +2,8 @@
 
 import argparse
 
+from skranode.mass_window import DEFAULT_SIGNAL_REGION
+
 __all__ = ["main"]
 
 
@@ -10,9 +12,9 @@ def _common(parser):
         "--signal-region",
         nargs=2,
         type=float,
-        default=(3.3, 3.7),
+        default=DEFAULT_SIGNAL_REGION,
         metavar=("LO", "HI"),
-        help="signal region in TeV (default 3.3 3.7)",
+        help="signal region in TeV, LO <= mjj < HI (default %(default)s)",
     )
     parser.add_argument("--n-jobs", type=int, default=None, help="parallel jobs")
     parser.add_argument(
@@ -82,6 +84,9 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(args.threads)
+    import matplotlib
+
+    matplotlib.use("Agg")  # this program only writes figures to files
     common = dict(
         n_jobs=args.n_jobs,
         preset=args.preset,

@@ -9,7 +9,7 @@ detector; a labelled sample for the supervised bound; a test set) and runs
 
 from skranode.analysis import ANALYSIS_PRESETS, run_analysis
 from skranode.datasets import make_lhco_like
-from skranode.sideband import check_signal_region
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 
 __all__ = ["DEMO_PRESETS", "run_demo"]
 
@@ -22,21 +22,18 @@ DEMO_PRESETS = {
 }
 
 
-def _sr(df, lo, hi):
-    m = df["mjj"].to_numpy()
-    return df[(m >= lo) & (m < hi)]
+def _sr(df, window):
+    return df[window.in_signal_region(df["mjj"].to_numpy())]
 
 
 def run_demo(
     *,
     n_signal=800,
-    signal_region=(3.3, 3.7),
+    signal_region=DEFAULT_SIGNAL_REGION,
     seed=0,
-    device="auto",
-    n_jobs=None,
-    output="skranode-output",
     preset="default",
     verbose=True,
+    **options,
 ):
     """Run the whole analysis on :func:`~skranode.datasets.make_lhco_like` events.
 
@@ -49,17 +46,14 @@ def run_demo(
         ``(low, high)`` in TeV.
     seed : int, default=0
         Seed of every random step.
-    device : str, default='auto'
-        Torch device for the flows.
-    n_jobs : int or None, default=None
-        Parallel trainings in the cross-fitted estimate of w.
-    output : str or Path, default='skranode-output'
-        Folder for ``results.json`` and the plots.
     preset : {'default', 'fast'}, default='default'
         Sizes (:data:`DEMO_PRESETS`) and training budgets
         (:data:`skranode.analysis.ANALYSIS_PRESETS`).
     verbose : bool, default=True
         Print progress and the results table.
+    **options
+        Further arguments of :func:`skranode.analysis.run_analysis`
+        (``device``, ``n_jobs``, ``output``, ``methods``).
 
     Returns
     -------
@@ -69,26 +63,24 @@ def run_demo(
     if preset not in DEMO_PRESETS or preset not in ANALYSIS_PRESETS:
         raise ValueError(f"preset must be one of {sorted(DEMO_PRESETS)}; got {preset!r}.")
     cfg = DEMO_PRESETS[preset]
-    lo, hi = check_signal_region(signal_region)
+    window = MassWindow.from_params(signal_region)
     nb = cfg["n_background"]
     if verbose:
         print("[0] generating events ...", flush=True)
     data = make_lhco_like(nb, n_signal, random_state=seed)
-    reference = _sr(make_lhco_like(nb, 0, random_state=seed + 1), lo, hi)
-    labelled = _sr(make_lhco_like(nb // 2, 20 * max(n_signal, 100), random_state=seed + 2), lo, hi)
+    reference = _sr(make_lhco_like(nb, 0, random_state=seed + 1), window)
+    labelled = _sr(make_lhco_like(nb // 2, 20 * max(n_signal, 100), random_state=seed + 2), window)
     n_test = cfg["n_test_background"] * 9
-    test = _sr(make_lhco_like(n_test, cfg["n_test_signal"], random_state=seed + 3), lo, hi)
+    test = _sr(make_lhco_like(n_test, cfg["n_test_signal"], random_state=seed + 3), window)
     return run_analysis(
         data,
-        signal_region=(lo, hi),
+        signal_region=window.bounds,
         reference=reference,
         labelled=labelled,
         test=test,
         seed=seed,
-        device=device,
-        n_jobs=n_jobs,
-        output=output,
         preset=preset,
         verbose=verbose,
         title="skranode demo",
+        **options,
     )

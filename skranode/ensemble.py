@@ -21,14 +21,12 @@ seed for their initialisation, so they may not reproduce the members exactly.
 """
 
 import contextlib
-import math
 import numbers
 import threading
 
 import numpy as np
 import torch
 from joblib import Parallel, delayed
-from scipy.special import logit, logsumexp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -41,12 +39,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.utils._math import log_mean_exp
+from skranode.utils._scores import ProbaScoresMixin
+from skranode.utils._torch import draw_seed
 from skranode.utils._validation import check_mass
 
 __all__ = ["ClassifierEnsemble", "DensityEnsemble"]
 
-#: Clip for probabilities before the logit in ``decision_function``.
-_PROBA_EPS = 1e-12
 _MAX_SEED = 2**31 - 1
 
 
@@ -104,7 +103,7 @@ def _seeded_member(estimator, seed):
     rng = np.random.RandomState(seed)
     params = {}
     for key in keys:
-        params[key] = int(seed) if key == "random_state" else int(rng.randint(_MAX_SEED))
+        params[key] = int(seed) if key == "random_state" else draw_seed(rng)
     if params:
         member.set_params(**params)
     return member
@@ -327,7 +326,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
         scores = self.member_scores(X, m, **params)
         if self.combine_ == "mean":
             return scores.mean(axis=0)
-        return logsumexp(scores, axis=0) - math.log(scores.shape[0])
+        return log_mean_exp(scores, axis=0)
 
     def score(self, X, m=None):
         """Mean combined score of the events (higher is better).
@@ -404,7 +403,7 @@ def _resolve_combine(combine, estimator):
 
 
 # ---------------------------------------------------------------- classifiers
-class ClassifierEnsemble(ClassifierMixin, _BaseEnsemble):
+class ClassifierEnsemble(ProbaScoresMixin, ClassifierMixin, _BaseEnsemble):
     """Ensemble of classifiers fitted in parallel; their probabilities are averaged.
 
     ``n_estimators`` clones of ``estimator`` are fitted on the same events, each
@@ -543,41 +542,3 @@ class ClassifierEnsemble(ClassifierMixin, _BaseEnsemble):
         for est in self.estimators_[1:]:
             proba = proba + est.predict_proba(*args)
         return proba / len(self.estimators_)
-
-    def decision_function(self, X, m=None):
-        """Log-odds of the averaged probabilities (larger is more like class 1).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_columns)
-            Events in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; see :meth:`predict_proba`.
-
-        Returns
-        -------
-        score : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            ``logit(p1)`` for two classes; the log of each class probability
-            for more.
-        """
-        proba = np.clip(self.predict_proba(X, m), _PROBA_EPS, 1.0 - _PROBA_EPS)
-        if self.classes_.size == 2:
-            return logit(proba[:, 1])
-        return np.log(proba)
-
-    def predict(self, X, m=None):
-        """Most probable class of each event.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_columns)
-            Events in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; see :meth:`predict_proba`.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X, m)
-        return self.classes_[np.argmax(proba, axis=1)]

@@ -34,7 +34,7 @@ import pandas as pd
 
 from skranode.analysis import run_analysis
 from skranode.datasets import fetch_lhco_rnd, load_lhco_rnd, load_lhco_sr
-from skranode.sideband import check_signal_region
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 
 __all__ = ["load_events", "prepare_events", "run_on_file"]
 
@@ -81,9 +81,8 @@ def _shuffled(frame, rng):
     return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
 
 
-def _in_sr(frame, lo, hi):
-    m = frame["mjj"].to_numpy()
-    return frame[(m >= lo) & (m < hi)].reset_index(drop=True)
+def _in_sr(frame, window):
+    return frame[window.in_signal_region(frame["mjj"].to_numpy())].reset_index(drop=True)
 
 
 def prepare_events(
@@ -93,7 +92,7 @@ def prepare_events(
     test=None,
     n_signal=1000,
     as_is=False,
-    signal_region=(3.3, 3.7),
+    signal_region=DEFAULT_SIGNAL_REGION,
     seed=0,
 ):
     """Turn event tables into the inputs of :func:`skranode.analysis.run_analysis`.
@@ -122,11 +121,10 @@ def prepare_events(
         ``data``, ``reference``, ``labelled``, ``test`` (DataFrames or None)
         and ``notes`` (list of str: what was done with the events).
     """
-    lo, hi = check_signal_region(signal_region)
+    window = MassWindow.from_params(signal_region)
     rng = np.random.default_rng(seed)
     notes = []
-    m = data["mjj"].to_numpy()
-    n_sideband = int(((m < lo) | (m >= hi)).sum())
+    n_sideband = int(window.in_sidebands(data["mjj"].to_numpy()).sum())
     labels = data["label"].to_numpy()
     n_sig_file = int(labels.sum())
     labelled = None
@@ -135,15 +133,15 @@ def prepare_events(
         if n_drop:
             reference = reference[reference["label"] == 0]
             notes.append(f"dropped {n_drop} signal events from the reference sample")
-        reference = _in_sr(reference, lo, hi)
+        reference = _in_sr(reference, window)
     if n_sideband >= 1000 and not as_is and n_sig_file > n_signal and reference is None:
         bkg = _shuffled(data[labels == 0], rng)
         sig = _shuffled(data[labels == 1], rng)
         half = len(bkg) // 2
         data = _shuffled(pd.concat([bkg.iloc[:half], sig.iloc[:n_signal]]), rng)
-        rest = _in_sr(bkg.iloc[half:], lo, hi)
+        rest = _in_sr(bkg.iloc[half:], window)
         reference, test_bkg = rest.iloc[: len(rest) // 2], rest.iloc[len(rest) // 2 :]
-        sig_rest = _in_sr(sig.iloc[n_signal:], lo, hi)
+        sig_rest = _in_sr(sig.iloc[n_signal:], window)
         labelled = pd.concat([reference, sig_rest.iloc[: len(sig_rest) // 2]])
         if test is None:
             test = pd.concat([test_bkg, sig_rest.iloc[len(sig_rest) // 2 :]])
@@ -155,7 +153,7 @@ def prepare_events(
     else:
         notes.append(f"data used as given ({len(data)} events, {n_sideband} in the sidebands)")
     if test is not None:
-        test = _in_sr(test, lo, hi)
+        test = _in_sr(test, window)
         if not (test["label"] == 0).any() and reference is not None:
             reference = _shuffled(reference, rng)
             n_ref = 2 * len(reference) // 3
@@ -175,13 +173,9 @@ def run_on_file(
     test=None,
     n_signal=1000,
     as_is=False,
-    signal_region=(3.3, 3.7),
+    signal_region=DEFAULT_SIGNAL_REGION,
     seed=0,
-    device="auto",
-    n_jobs=None,
-    output="skranode-output",
-    preset="default",
-    verbose=True,
+    **options,
 ):
     """Run the whole analysis on event files.
 
@@ -203,16 +197,10 @@ def run_on_file(
         ``(low, high)`` in TeV.
     seed : int, default=0
         Seed of the splits and of every training.
-    device : str, default='auto'
-        Torch device for the flows.
-    n_jobs : int or None, default=None
-        Parallel trainings in the cross-fitted estimate of w.
-    output : str or Path, default='skranode-output'
-        Folder for ``results.json`` and the plots.
-    preset : {'default', 'fast'}, default='default'
-        Training budgets (:data:`skranode.analysis.ANALYSIS_PRESETS`).
-    verbose : bool, default=True
-        Print progress and the results table.
+    **options
+        Further arguments of :func:`skranode.analysis.run_analysis`
+        (``device``, ``n_jobs``, ``output``, ``preset``, ``verbose``,
+        ``methods``).
 
     Returns
     -------
@@ -233,13 +221,5 @@ def run_on_file(
         seed=seed,
     )
     return run_analysis(
-        **inputs,
-        signal_region=signal_region,
-        seed=seed,
-        device=device,
-        n_jobs=n_jobs,
-        output=output,
-        preset=preset,
-        verbose=verbose,
-        title=f"skranode run on {data}",
+        **inputs, signal_region=signal_region, seed=seed, title=f"skranode run on {data}", **options
     )

@@ -1,6 +1,6 @@
-"""Inference of the signal fraction and the enhanced bump hunt.
+"""Inference of the signal fraction ``w``: generator-based, by a grid scan or by cross-fitting.
 
-Ways to turn a trained anomaly detector into a statement about a signal:
+Ways to turn a trained R-ANODE signal model into a statement about a signal:
 
 * :func:`w_profile`, generator-based inference (GBI; Das, Kasieczka & Shih,
   arXiv:2312.11629, section "inference"): with the background density p_B held
@@ -14,11 +14,18 @@ Ways to turn a trained anomaly detector into a statement about a signal:
   maximised and read off for intervals and a significance without a grid.
   Measured on LHCO-like data it estimates ``w`` with less bias and intervals
   that cover better than the grid scan, at a fraction of its cost.
-* :func:`enhanced_bump_hunt`, the classic CATHODE / ANODE procedure: cut on the
-  anomaly score, fit the dijet mass spectrum of the selected events in the
-  sidebands, and compare the predicted signal-region count with the observed one.
+* :func:`cross_fit_start`: the truth-free rule for the initial ``w`` of the
+  cross-fitted models that the main job uses.
+
+The enhanced bump hunt lives in :mod:`skranode.bump_hunt`
+(:func:`enhanced_bump_hunt` and :class:`BumpHuntResult` are importable from
+here too, as before).
+
+Every function reaches the estimators only through their public methods
+(``fit``, ``signal_log_density``, ``background_log_density``).
 """
 
+import copy
 import math
 import numbers
 import warnings
@@ -27,23 +34,28 @@ from dataclasses import dataclass, field
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.optimize import brentq
-from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples
 
-from skranode.mass_spectrum import DijetMassSpectrum, bump_hunt_significance
-from skranode.utils._validation import split_features_and_mass
+from skranode.bump_hunt import BumpHuntResult as BumpHuntResult
+from skranode.bump_hunt import enhanced_bump_hunt as enhanced_bump_hunt
+from skranode.utils._math import log_mean_exp
+from skranode.utils._torch import draw_seed
 
 __all__ = [
-    "BumpHuntResult",
+    "W_START",
     "WProfile",
-    "enhanced_bump_hunt",
+    "cross_fit_start",
     "profile_intervals",
     "w_cross_fit",
     "w_profile",
 ]
+
+#: Initial w of a learned-w R-ANODE fit when nothing is known: below the
+#: fractions R-ANODE can detect (a start below the truth is what learned w needs).
+W_START = 0.002
 
 #: Drops of the log-likelihood from its maximum that bound the 68 % and 95 %
 #: intervals of one parameter (Wilks): chi2_1 quantiles halved.
@@ -285,31 +297,42 @@ def _fit_and_log_signal(estimator, w, seed, X, m, train, test):
     if seed is not None:
         est.set_params(random_state=seed)
     est.fit(_safe_indexing(X, train), None if m is None else m[train])
-    features, mass = est._check_input(_safe_indexing(X, test), None if m is None else m[test])
-    return est, est._log_signal(features, mass)
+    return est, est.signal_log_density(_safe_indexing(X, test), None if m is None else m[test])
 
 
-def _mean_log_density(log_densities):
-    """log of the mean density of several models (averaged in probability space)."""
-    return logsumexp(np.stack(log_densities), axis=0) - math.log(len(log_densities))
+def _background_log_density(fitted, X, m, test):
+    """log p_B of the held-out events, from a fitted estimator (fixed: once per split)."""
+    return fitted.background_log_density(_safe_indexing(X, test), None if m is None else m[test])
 
 
 def _mixture_excess(w, log_signals, log_pb):
     """``sum log((1 - w) + w mean_r p_S,r / p_B)`` over held-out events: LL(w) - LL(0)."""
-    return _HeldOutMixture(_mean_log_density(log_signals) - log_pb)(w)
+    return _HeldOutMixture(log_mean_exp(log_signals) - log_pb)(w)
 
 
-def _background_log_density(estimator, X, m, test):
-    """log p_B of the held-out events (fixed: evaluated once per split)."""
-    probe = clone(estimator)
-    features, mass = split_features_and_mass(
-        probe,
-        _safe_indexing(X, test),
-        None if m is None else m[test],
-        reset=True,
-        mass_column=probe.mass_column,
-    )
-    return probe._background_log_density(features, mass, joint=probe.joint)
+def cross_fit_start(w_learned, *, floor=W_START, cap=0.5):
+    """Initial ``w`` of the cross-fitted models: half the ``w_`` of one learned-w fit.
+
+    ``w_hat`` of :func:`w_cross_fit` is pulled towards the start of its fold
+    models, from below (a p_S narrower than the signal) and from above (a p_S
+    that also takes background); the one-fit learned ``w_`` tends to lie above
+    the truth at small S/B, and below it when started far below. Half of it,
+    floored at ``floor`` and capped at ``cap``, came within 20 % of the truth on
+    the LHCO-like data sets of ``benchmarks/bench_learned_w.py`` (user guide).
+
+    Parameters
+    ----------
+    w_learned : float
+        ``w_`` of a ``ResidualANODE(learn_w=True)`` fitted on all the
+        signal-region events.
+    floor, cap : float, default=W_START, 0.5
+        Bounds of the start.
+
+    Returns
+    -------
+    w_start : float
+    """
+    return min(max(0.5 * float(w_learned), floor), cap)
 
 
 def w_profile(
@@ -404,14 +427,14 @@ def w_profile(
             raise ValueError(f"validation_fraction={validation_fraction} leaves an empty part.")
         splits = [(np.sort(perm[n_test:]), np.sort(perm[:n_test]))]
     else:
-        splitter = check_cv(cv)
+        splitter = copy.deepcopy(check_cv(cv))  # the caller's splitter is not changed
         if hasattr(splitter, "shuffle") and getattr(splitter, "shuffle", False):
-            splitter.random_state = rng.randint(2**31 - 1)
+            splitter.random_state = draw_seed(rng)
         splits = list(splitter.split(np.zeros((n, 1))))
     if not (isinstance(n_repeats, numbers.Integral) and n_repeats >= 1):
         raise ValueError(f"n_repeats must be an integer >= 1; got {n_repeats!r}.")
     seeds = [
-        [None if random_state is None else int(rng.randint(2**31 - 1)) for _ in range(n_repeats)]
+        [None if random_state is None else draw_seed(rng) for _ in range(n_repeats)]
         for _ in splits
     ]
     tasks = [(w, k, r) for w in grid for k in range(len(splits)) for r in range(n_repeats)]
@@ -419,7 +442,8 @@ def w_profile(
         delayed(_fit_and_log_signal)(estimator, w, seeds[k][r], X, m, *splits[k])
         for w, k, r in tasks
     )
-    log_pb = [_background_log_density(estimator, X, m, test) for _, test in splits]
+    fitted = {k: est for (_, k, _), (est, _) in zip(tasks, results, strict=True)}  # one per split
+    log_pb = [_background_log_density(fitted[k], X, m, test) for k, (_, test) in enumerate(splits)]
     log_signals = {}
     estimators = []
     for (w, k, _r), (est, log_ps) in zip(tasks, results, strict=True):
@@ -636,7 +660,7 @@ def w_cross_fit(
     if isinstance(cv, numbers.Integral):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
-        cv = KFold(int(cv), shuffle=True, random_state=rng.randint(2**31 - 1))
+        cv = KFold(int(cv), shuffle=True, random_state=draw_seed(rng))
     splits = list(check_cv(cv).split(np.zeros((n, 1))))
     held_out = np.concatenate([test for _, test in splits])
     if held_out.size != n or np.unique(held_out).size != n:
@@ -645,7 +669,7 @@ def w_cross_fit(
             "(a partition, such as KFold)."
         )
     tasks = [
-        (k, None if random_state is None else int(rng.randint(2**31 - 1)))
+        (k, None if random_state is None else draw_seed(rng))
         for k in range(len(splits))
         for _ in range(n_repeats)
     ]
@@ -655,9 +679,9 @@ def w_cross_fit(
     log_ratio = np.empty(n)
     ll_zero = 0.0
     for k, (_, test) in enumerate(splits):
-        logs = [log_ps for (fold, _), (_, log_ps) in zip(tasks, results, strict=True) if fold == k]
-        log_pb = _background_log_density(estimator, X, m, test)
-        log_ratio[test] = _mean_log_density(logs) - log_pb
+        fold_results = [res for (fold, _), res in zip(tasks, results, strict=True) if fold == k]
+        log_pb = _background_log_density(fold_results[0][0], X, m, test)
+        log_ratio[test] = log_mean_exp([log_ps for _, log_ps in fold_results]) - log_pb
         ll_zero += float(np.sum(log_pb))
     if not np.all(np.isfinite(log_ratio)):
         raise ValueError(
@@ -682,138 +706,4 @@ def w_cross_fit(
         loglik_zero=ll_zero,
         estimators=[est for est, _ in results],
         log_ratio=log_ratio,
-    )
-
-
-# --------------------------------------------------------------- the bump hunt
-@dataclass
-class BumpHuntResult:
-    """Outcome of :func:`enhanced_bump_hunt`.
-
-    Attributes
-    ----------
-    threshold : float
-        Cut on the anomaly score; events with a larger score are selected.
-    sideband_efficiency : float
-        Fraction of the sideband events that pass the cut.
-    n_selected : int
-        Number of events passing the cut (all masses).
-    n_observed : int
-        Selected events in the signal region.
-    expected, expected_std : float
-        Background predicted there from the sideband fit, and its uncertainty.
-    significance : float
-        :func:`~skranode.mass_spectrum.bump_hunt_significance` of
-        ``n_observed`` over ``expected +- expected_std`` (negative for a deficit).
-    spectrum : DijetMassSpectrum
-        The fitted mass spectrum of the selected events.
-    """
-
-    threshold: float
-    sideband_efficiency: float
-    n_selected: int
-    n_observed: int
-    expected: float
-    expected_std: float
-    significance: float
-    spectrum: DijetMassSpectrum = field(repr=False)
-
-
-def enhanced_bump_hunt(
-    scores_all, m_all, *, signal_region, efficiency=0.1, threshold=None, spectrum=None
-):
-    """Bump hunt in the dijet mass after a cut on an anomaly score.
-
-    The events whose score exceeds the threshold are kept; the dijet function
-    is fitted to their mass spectrum in the sidebands and interpolated into the
-    signal region, and the observed count there is compared with the
-    prediction.
-
-    Parameters
-    ----------
-    scores_all : array-like of shape (n_samples,)
-        Anomaly score of every event, signal region and sidebands alike (the
-        score model must be defined at every mass, as for R-ANODE or a
-        classifier that takes the mass as an input); larger is more signal-like.
-    m_all : array-like of shape (n_samples,)
-        Dijet mass of every event.
-    signal_region : tuple of float
-        ``(low, high)``; the events with ``low < m < high`` are the signal region.
-    efficiency : float in (0, 1], default=0.1
-        The threshold is the score exceeded by this fraction of the sideband
-        events (ignored when ``threshold`` is given).
-    threshold : float, default=None
-        Explicit cut on the score.
-    spectrum : DijetMassSpectrum, default=None
-        Template of the mass fit (cloned; its ``signal_region`` is replaced);
-        None uses ``DijetMassSpectrum()``.
-
-    Returns
-    -------
-    result : BumpHuntResult
-
-    Notes
-    -----
-    The procedure is valid only when the score is (nearly) independent of the
-    mass for the background: a score that sculpts the background spectrum
-    breaks the dijet-function interpolation, and the sideband efficiency is
-    then not the signal-region background efficiency.
-    """
-    scores = np.asarray(scores_all, dtype=np.float64).reshape(-1)
-    mass = np.asarray(m_all, dtype=np.float64).reshape(-1)
-    if scores.shape != mass.shape:
-        raise ValueError(
-            f"scores_all and m_all must have the same length; got {scores.size} and {mass.size}."
-        )
-    if not np.all(np.isfinite(scores)):
-        raise ValueError(
-            "scores_all must be finite for every event: the bump hunt needs the score in "
-            "the sidebands as well as in the signal region."
-        )
-    if not np.all(np.isfinite(mass)):
-        raise ValueError("m_all must be finite.")
-    template = DijetMassSpectrum() if spectrum is None else spectrum
-    if not isinstance(template, DijetMassSpectrum):
-        raise ValueError(f"spectrum must be a DijetMassSpectrum; got {type(template).__name__}.")
-    spec = clone(template).set_params(signal_region=signal_region)
-    lo, hi = spec._check_params()
-    in_sr = (mass > lo) & (mass < hi)
-    if spec.mass_range is not None:
-        a, b = spec.mass_range
-        in_range = (mass >= a) & (mass <= b)
-    else:
-        in_range = np.ones(mass.size, bool)
-    sideband = in_range & ~in_sr
-    if not sideband.any():
-        raise ValueError("No event lies in the sidebands: cannot set the cut or fit the spectrum.")
-    if threshold is None:
-        if not (isinstance(efficiency, numbers.Real) and 0 < efficiency <= 1):
-            raise ValueError(f"efficiency must be in (0, 1]; got {efficiency!r}.")
-        # the (1 - efficiency) quantile: a fraction ``efficiency`` of the sideband
-        # events lies strictly above it (up to ties)
-        threshold = float(np.quantile(scores[sideband], 1.0 - efficiency, method="higher"))
-        if efficiency == 1:
-            threshold = -np.inf
-        selected = scores >= threshold
-    else:
-        threshold = float(threshold)
-        selected = scores >= threshold
-    n_sb_pass = int((selected & sideband).sum())
-    if n_sb_pass < 10:
-        raise ValueError(
-            f"Only {n_sb_pass} sideband event(s) pass the cut: too few to fit the spectrum. "
-            "Use a larger efficiency or a lower threshold."
-        )
-    spec.fit(mass[selected])
-    expected, std = spec.expected_count()
-    observed = int(spec.n_signal_region_)
-    return BumpHuntResult(
-        threshold=threshold,
-        sideband_efficiency=n_sb_pass / int(sideband.sum()),
-        n_selected=int(selected.sum()),
-        n_observed=observed,
-        expected=float(expected),
-        expected_std=float(std),
-        significance=float(bump_hunt_significance(observed, expected, std)),
-        spectrum=spec,
     )

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow, check_interval
 from skranode.utils._validation import check_mass
 
 __all__ = ["DijetMassSpectrum", "bump_hunt_significance"]
@@ -33,19 +34,6 @@ __all__ = ["DijetMassSpectrum", "bump_hunt_significance"]
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
 _PANEL_WIDTH = 0.05  # in ln m: 24 nodes per 5 % of mass, far below the statistical precision
 _MIN_EVENTS_PER_PARAM = 10
-
-
-def _check_window(window, name):
-    """Validate a ``(low, high)`` mass window and return it as a pair of floats."""
-    try:
-        lo, hi = (float(v) for v in window)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a pair (low, high); got {window!r}.") from exc
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name} must hold finite values; got {(lo, hi)}.")
-    if not lo < hi:
-        raise ValueError(f"{name} must satisfy low < high; got {(lo, hi)}.")
-    return lo, hi
 
 
 def _as_masses(X, name="m"):
@@ -108,12 +96,14 @@ class DijetMassSpectrum(BaseEstimator):
     ----------
     signal_region : tuple of float, default=(3.3, 3.7)
         ``(low, high)`` of the signal region, in the units of the masses (TeV by
-        default). An event is in the signal region when ``low < m < high``; an
-        event exactly on an edge belongs to the sideband.
+        default). An event is in the signal region when ``low <= m < high`` (the
+        convention of :class:`~skranode.mass_window.MassWindow`): an event at
+        exactly ``low`` is a signal-region event, one at ``high`` a sideband event.
     mass_range : tuple of float or None, default=None
         ``(low, high)`` range of masses the spectrum describes; it must contain
-        the signal region strictly inside. None uses the smallest and largest
-        mass passed to :meth:`fit`. Events outside the range are ignored.
+        the signal region strictly inside; events with ``low <= m < high`` are
+        used. None uses every mass passed to :meth:`fit` (the range is then
+        from the smallest to the largest).
     n_params : {3, 4, 5}, default=4
         Number of parameters of the dijet function, counting the normalisation
         p0: 3 fits ``(p1, p2)``, 4 adds ``p3`` (the R-ANODE / CATHODE choice),
@@ -154,7 +144,9 @@ class DijetMassSpectrum(BaseEstimator):
     True
     """
 
-    def __init__(self, signal_region=(3.3, 3.7), mass_range=None, n_params=4, sqrt_s=13.0):
+    def __init__(
+        self, signal_region=DEFAULT_SIGNAL_REGION, mass_range=None, n_params=4, sqrt_s=13.0
+    ):
         self.signal_region = signal_region
         self.mass_range = mass_range
         self.n_params = n_params
@@ -170,7 +162,7 @@ class DijetMassSpectrum(BaseEstimator):
             or self.sqrt_s <= 0
         ):
             raise ValueError(f"sqrt_s must be a positive number; got {self.sqrt_s!r}.")
-        return _check_window(self.signal_region, "signal_region")
+        return check_interval(self.signal_region, "signal_region")
 
     def fit(self, X, y=None):
         """Fit the dijet shape to the sideband masses.
@@ -194,7 +186,7 @@ class DijetMassSpectrum(BaseEstimator):
             lo, hi = float(m.min()), float(m.max())
             source = "the masses passed to fit"
         else:
-            lo, hi = _check_window(self.mass_range, "mass_range")
+            lo, hi = check_interval(self.mass_range, "mass_range")
             source = "mass_range"
         if lo <= 0 or hi >= sqrt_s:
             raise ValueError(
@@ -208,9 +200,14 @@ class DijetMassSpectrum(BaseEstimator):
                 f"range ({lo:.6g}, {hi:.6g}) from {source}, so that there are sidebands on "
                 "both sides to interpolate from."
             )
-        in_range = (m >= lo) & (m <= hi)
-        low = in_range & (m <= sr_lo)
-        high = in_range & (m >= sr_hi)
+        # the edges of MassWindow: [lo, sr_lo) and [sr_hi, hi) (no outer limit
+        # without mass_range, so that the largest mass is a sideband event)
+        if self.mass_range is None:
+            window = MassWindow(sr_lo, sr_hi)
+        else:
+            window = MassWindow(sr_lo, sr_hi, lo, hi)
+        low = window.in_low_sideband(m)
+        high = window.in_high_sideband(m)
         for side, mask, edges in (("low", low, (lo, sr_lo)), ("high", high, (sr_hi, hi))):
             if not mask.any():
                 raise ValueError(
@@ -264,7 +261,7 @@ class DijetMassSpectrum(BaseEstimator):
         self.covariance_ = A.T @ cov_white @ A
         self.mass_range_ = (lo, hi)
         self.n_sideband_ = n_sideband
-        self.n_signal_region_ = int(((m > sr_lo) & (m < sr_hi)).sum())
+        self.n_signal_region_ = int(window.in_signal_region(m).sum())
         self.n_iter_ = int(result.nit)
         return self
 
@@ -272,7 +269,7 @@ class DijetMassSpectrum(BaseEstimator):
         lo, hi = self.mass_range_
         if window is None:
             return default
-        a, b = _check_window(window, "window")
+        a, b = check_interval(window, "window")
         if a < lo or b > hi:
             raise ValueError(
                 f"window ({a:.6g}, {b:.6g}) reaches outside the fitted mass range "
@@ -288,7 +285,7 @@ class DijetMassSpectrum(BaseEstimator):
 
     def _sidebands(self):
         lo, hi = self.mass_range_
-        sr_lo, sr_hi = _check_window(self.signal_region, "signal_region")
+        sr_lo, sr_hi = check_interval(self.signal_region, "signal_region")
         return [(lo, sr_lo), (sr_hi, hi)]
 
     def log_pdf(self, m, window=None):
@@ -343,7 +340,7 @@ class DijetMassSpectrum(BaseEstimator):
             Its standard deviation.
         """
         check_is_fitted(self)
-        a, b = self._window(window, _check_window(self.signal_region, "signal_region"))
+        a, b = self._window(window, check_interval(self.signal_region, "signal_region"))
         log_i_window, mean_window = self._moments([(a, b)], moments=1)
         log_i_side, mean_side = self._moments(self._sidebands(), moments=1)
         mean = self.n_sideband_ * np.exp(log_i_window - log_i_side)

@@ -61,7 +61,7 @@ class SICCurve(NamedTuple):
     thresholds: np.ndarray
 
 
-def _check_min_background(min_background):
+def check_min_background(min_background):
     if (
         isinstance(min_background, bool)
         or not isinstance(min_background, numbers.Real)
@@ -75,7 +75,7 @@ def _check_min_background(min_background):
     return float(min_background)
 
 
-def _check_binary_scores(y_true, y_score, sample_weight, pos_label):
+def check_binary_scores(y_true, y_score, sample_weight, pos_label):
     """Validate the inputs; return (is_signal, y_score, sample_weight) as new arrays."""
     try:
         y_true = column_or_1d(
@@ -195,8 +195,8 @@ def sic_curve(y_true, y_score, *, min_background=25, sample_weight=None, pos_lab
     >>> sic.round(3).tolist()
     [nan, nan, nan, nan, 1.414, 1.155, 1.0]
     """
-    min_background = _check_min_background(min_background)
-    is_signal, y_score, sample_weight = _check_binary_scores(
+    min_background = check_min_background(min_background)
+    is_signal, y_score, sample_weight = check_binary_scores(
         y_true, y_score, sample_weight, pos_label
     )
     fpr, tpr, thresholds = roc_curve(
@@ -388,7 +388,7 @@ def make_sic_scorer(*, signal_efficiency=None, min_background=25, pos_label=None
     >>> bool((scores >= 1).all())
     True
     """
-    _check_min_background(min_background)
+    check_min_background(min_background)
     kwargs = {"min_background": min_background}
     if pos_label is not None:
         kwargs["pos_label"] = pos_label

@@ -21,7 +21,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.mass_spectrum import bump_hunt_significance
-from skranode.metrics import _check_binary_scores, _check_min_background, sic_curve
+from skranode.mass_window import check_interval
+from skranode.metrics import check_binary_scores, check_min_background, sic_curve
 
 __all__ = [
     "plot_feature_comparison",
@@ -72,16 +73,6 @@ def _unpack_results(results, name="results"):
         y_true, y_score, *rest = value
         out.append((str(label), y_true, y_score, rest[0] if rest else None))
     return out
-
-
-def _check_pair(window, name):
-    try:
-        lo, hi = (float(v) for v in window)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a pair (low, high); got {window!r}.") from exc
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must satisfy low < high with finite values; got {(lo, hi)}.")
-    return lo, hi
 
 
 def _as_1d(values, name):
@@ -141,7 +132,7 @@ def plot_sic_curve(results, *, min_background=25, show_random=True, ax=None):
     >>> fig.axes[0].get_legend().get_texts()[0].get_text()[:14]
     'Gaussian score'
     """
-    min_background = _check_min_background(min_background)
+    min_background = check_min_background(min_background)
     entries = _unpack_results(results)
     ax = _axes(ax)
     for label, y_true, y_score, weight in entries:
@@ -205,7 +196,7 @@ def plot_roc(results, *, rejection=False, ax=None):
     entries = _unpack_results(results)
     ax = _axes(ax)
     for label, y_true, y_score, weight in entries:
-        is_signal, score, weight = _check_binary_scores(y_true, y_score, weight, None)
+        is_signal, score, weight = check_binary_scores(y_true, y_score, weight, None)
         fpr, tpr, _ = roc_curve(is_signal, score, sample_weight=weight)
         auc = roc_auc_score(is_signal, score, sample_weight=weight)
         text = f"{label} (AUC {auc:.3f})"
@@ -308,7 +299,7 @@ def plot_mass_spectrum(
     if not np.all(np.isfinite(m)):
         raise ValueError("m contains NaN or infinity.")
     lo_range, hi_range = fitted.mass_range_
-    sr = _check_pair(
+    sr = check_interval(
         fitted.signal_region if signal_region is None else signal_region, "signal_region"
     )
     if sr[0] < lo_range or sr[1] > hi_range:
@@ -448,7 +439,7 @@ def plot_w_profile(
     ax.plot(w, 2.0 * (ll.max() - ll), marker=".", color="C0", label="profile likelihood")
     ax.axhline(threshold, color="0.5", linestyle="--", label=f"$-2\\Delta\\ln L$ = {threshold:g}")
     if interval is not None:
-        lo, hi = _check_pair(interval, "interval")
+        lo, hi = check_interval(interval, "interval")
         ax.axvspan(lo, hi, color="C0", alpha=0.15, label=f"interval [{lo:.3g}, {hi:.3g}]")
     if w_hat is not None:
         ax.axvline(float(w_hat), color="C0", label=f"$\\hat w$ = {float(w_hat):.3g}")

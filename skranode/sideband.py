@@ -4,37 +4,29 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_spectrum import DijetMassSpectrum
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
     split_features_and_mass,
 )
 
-__all__ = ["SidebandDensity", "check_signal_region"]
-
-
-def check_signal_region(signal_region, name="signal_region"):
-    """Validate a ``(low, high)`` mass window and return it as floats."""
-    try:
-        lo, hi = (float(v) for v in signal_region)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a pair (low, high); got {signal_region!r}.") from exc
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must satisfy low < high with finite values; got {(lo, hi)}.")
-    return lo, hi
+__all__ = ["SidebandDensity"]
 
 
 class SidebandDensity(DensityMixin, BaseEstimator):
     """Background density learned in the sidebands and interpolated into the signal region.
 
     ``fit`` selects the sideband events itself: every event whose mass lies
-    outside ``signal_region`` (and inside ``sideband``, when given) trains a
+    outside ``signal_region`` (and inside ``sideband``, when given; the edges
+    follow :class:`~skranode.mass_window.MassWindow`: ``low <= m < high`` is the
+    signal region) trains a
     conditional flow for p_B(x | m), and a smooth fit of the sideband mass
     spectrum gives p_B(m) inside the signal region. Pass *all* events (sidebands
     and signal region); the signal-region events are not used for the flow. With
@@ -45,10 +37,11 @@ class SidebandDensity(DensityMixin, BaseEstimator):
     Parameters
     ----------
     signal_region : tuple of float or None, default=(3.3, 3.7)
-        ``(low, high)`` window in mass that is excluded from the training.
+        ``(low, high)`` window in mass that is excluded from the training
+        (``low <= m < high``).
     sideband : tuple of float or None, default=None
-        Outer limits ``(low, high)`` of the sidebands; None uses every event
-        outside the signal region.
+        Outer limits ``(low, high)`` of the sidebands (``low <= m < high``);
+        None uses every event outside the signal region.
     density : estimator or None, default=None
         Conditional density estimator for p_B(x | m) with ``fit(X, m)``,
         ``score_samples(X, m)`` and ``sample(m)``; None uses
@@ -103,7 +96,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
 
     def __init__(
         self,
-        signal_region=(3.3, 3.7),
+        signal_region=DEFAULT_SIGNAL_REGION,
         *,
         sideband=None,
         density=None,
@@ -136,54 +129,48 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
-        train = self._sideband_mask(mass)
+        window = self._window()
+        train = self._sideband_mask(mass, window)
         density = ConditionalFlowDensity() if self.density is None else clone(self.density)
         if self.random_state is not None and "random_state" in density.get_params():
-            seed = check_random_state(self.random_state).randint(0, 2**31 - 1)
-            density.set_params(random_state=seed)
-        self.density_ = density.fit(features[train], mass[train])
-        self.n_sideband_ = int(train.sum())
-        if self.signal_region is None:
-            self.n_signal_region_ = 0
-            self.mass_spectrum_ = None
+            density.set_params(random_state=draw_seed(self.random_state))
+        density_ = density.fit(features[train], mass[train])
+        if window is None:
+            n_signal_region, spectrum_ = 0, None
         else:
-            lo, hi = check_signal_region(self.signal_region)
-            self.n_signal_region_ = int(((mass > lo) & (mass < hi)).sum())
+            n_signal_region = int(window.in_signal_region(mass).sum())
             spectrum = (
-                DijetMassSpectrum(signal_region=(lo, hi))
+                DijetMassSpectrum(signal_region=window.bounds)
                 if self.mass_spectrum is None
                 else clone(self.mass_spectrum)
             )
-            window = self.sideband if self.sideband is not None else None
-            keep = np.ones_like(train) if window is None else self._inside(mass, window)
-            self.mass_spectrum_ = spectrum.fit(mass[keep])
+            spectrum_ = spectrum.fit(mass[window.in_range(mass)])
+        # set together, after every step has succeeded: a failed refit leaves
+        # the previous fit as it was
+        self.density_ = density_
+        self.mass_spectrum_ = spectrum_
+        self.n_sideband_ = int(train.sum())
+        self.n_signal_region_ = n_signal_region
         return self
 
-    @staticmethod
-    def _inside(mass, window):
-        lo, hi = check_signal_region(window, "sideband")
-        return (mass >= lo) & (mass <= hi)
-
-    def _sideband_mask(self, mass):
+    def _window(self):
+        """The :class:`~skranode.mass_window.MassWindow`, or None without a signal region."""
         if self.signal_region is None:
+            return None
+        return MassWindow.from_params(self.signal_region, self.sideband)
+
+    def _sideband_mask(self, mass, window):
+        if window is None:
             mask = np.ones(mass.shape[0], dtype=bool)
+            if self.sideband is not None:  # the outer limits alone: [low, high)
+                mask = MassWindow.from_params(self.sideband).in_signal_region(mass)
         else:
-            lo, hi = check_signal_region(self.signal_region)
-            if lo >= mass.max() or hi <= mass.min():
+            if window.low >= mass.max() or window.high <= mass.min():
                 raise ValueError(
-                    f"signal_region {(lo, hi)} lies outside the mass range of the data "
+                    f"signal_region {window.bounds} lies outside the mass range of the data "
                     f"[{mass.min():.4g}, {mass.max():.4g}]."
                 )
-            mask = (mass <= lo) | (mass >= hi)
-            if self.sideband is not None:
-                sb_lo, sb_hi = check_signal_region(self.sideband, "sideband")
-                if sb_lo > lo or sb_hi < hi:
-                    raise ValueError(
-                        f"sideband={self.sideband!r} must enclose signal_region="
-                        f"{self.signal_region!r}: the sidebands lie between them."
-                    )
-        if self.sideband is not None:
-            mask &= self._inside(mass, self.sideband)
+            mask = window.in_sidebands(mass)
         if not mask.any():
             raise ValueError(
                 "No event lies in the sidebands: every mass is inside signal_region "
@@ -255,6 +242,34 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         score : float
         """
         return float(np.mean(self.score_samples(X, m)))
+
+    def transform_latent(self, X, m=None):
+        """Map events to the latent space of the background flow ``density_``.
+
+        Part of the background-model protocol (:mod:`skranode.background`):
+        LaCATHODE classifies there. Needs a density with ``transform_latent``
+        (a :class:`~skranode.flows.ConditionalFlowDensity`).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Events in the layout used in :meth:`fit`.
+        m : array-like of shape (n_samples,), default=None
+            Masses; ignored when ``mass_column`` is set.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features)
+            Latent coordinates (standard normal where the model is right).
+        """
+        features, mass = self._check_input(X, m)
+        if not hasattr(self.density_, "transform_latent"):
+            raise ValueError(
+                "The latent space is that of the background flow, but this "
+                f"SidebandDensity's density is a {type(self.density_).__name__}, which has "
+                "no transform_latent; use a ConditionalFlowDensity."
+            )
+        return self.density_.transform_latent(features, mass)
 
     def sample(self, m, random_state=None):
         """Draw background events at the given masses.

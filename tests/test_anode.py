@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from scipy.special import logit
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -15,7 +14,12 @@ from sklearn.model_selection import GridSearchCV, ShuffleSplit
 
 from skranode import ANODE, ConditionalFlowDensity, ResidualANODE, SidebandDensity
 from skranode.anode import _mixture_nll, default_signal_flow
-from skranode.datasets import make_lhco_like, signal_region_mask
+from skranode.datasets import (
+    LHCOLikeBackgroundDensity,
+    lhco_like_jet_log_density,
+    make_lhco_like,
+    signal_region_mask,
+)
 from skranode.metrics import max_sic
 
 SR = (3.3, 3.7)
@@ -158,7 +162,7 @@ def test_background_with_its_own_mass_column():
     bkg.fit(np.c_[m, rng.normal(size=(3000, 2))])
     X, m_sr, _ = toy(1000)
     est = ResidualANODE(bkg, w=0.05, flow=TOY_FLOW, random_state=0).fit(X, m_sr)
-    expected = est.flow_._log_prob(X, m_sr) - bkg.score_samples(np.c_[m_sr, X])
+    expected = est.flow_.score_samples(X, m_sr) - bkg.score_samples(np.c_[m_sr, X])
     np.testing.assert_allclose(est.score_samples(X, m_sr), expected)
 
 
@@ -204,7 +208,7 @@ def test_mixture_likelihood_is_computed_in_log_space():
 def test_scores_and_likelihood(fitted_toy):
     est, X, m, y = fitted_toy
     bkg = est.background
-    log_ps = est.flow_._log_prob(X, m)
+    log_ps = est.flow_.score_samples(X, m)
     np.testing.assert_allclose(est.score_samples(X, m), log_ps - bkg.score_samples(X, m))
     mixture = np.logaddexp(np.log(0.05) + log_ps, np.log(0.95) + bkg.score_samples(X, m))
     assert est.score(X, m) == pytest.approx(mixture.mean())
@@ -261,7 +265,7 @@ def test_joint_model_learns_the_mass_bump():
     ).fit(X, m)
     assert est.mass_window_ == SR
     score = est.score_samples(X, m)
-    expected = est.flow_._log_prob(X, m) - est.background.score_samples(X, m, joint=True)
+    expected = est.flow_.score_samples(X, m) - est.background.score_samples(X, m, joint=True)
     np.testing.assert_allclose(score, expected)
     Xs, ms = est.sample(500, random_state=0)
     assert Xs.shape == (500, 2) and np.all((ms >= SR[0]) & (ms <= SR[1]))
@@ -295,17 +299,6 @@ def test_default_signal_flow_recipe():
 
 
 # ------------------------------------------- planted signal on LHCO-like events
-def _jet_logpdf(module, mass, tau, mjj):
-    half = module._BKG_RMAX * mjj
-    r = mass / half
-    z = (logit(r) - module._BKG_MASS_MU) / module._BKG_MASS_SIGMA
-    log_m = stats.norm.logpdf(z) - np.log(module._BKG_MASS_SIGMA * r * (1 - r) * half)
-    eps = module._BKG_TAU_A - module._BKG_TAU_C * np.logaddexp(0, z - module._BKG_TAU_Z0)
-    eps = (logit(tau) - eps) / module._BKG_TAU_B
-    log_t = stats.norm.logpdf(eps) - np.log(module._BKG_TAU_B * tau * (1 - tau))
-    return log_m + log_t, z, eps
-
-
 class LHCOLikeBackground(DensityMixin, BaseEstimator):
     """The exact background density p_B(x | m) of make_lhco_like (the idealised model).
 
@@ -319,14 +312,7 @@ class LHCOLikeBackground(DensityMixin, BaseEstimator):
         return self
 
     def score_samples(self, X, m=None):
-        from skranode.datasets import _synthetic
-
-        X = np.asarray(X, dtype=float)
-        m = np.asarray(m, dtype=float)
-        mjmin, dmj, tau_min, tau_max = X.T
-        light, _, _ = _jet_logpdf(_synthetic, mjmin, tau_min, m)
-        heavy, _, _ = _jet_logpdf(_synthetic, mjmin + dmj, tau_max, m)
-        return math.log(2.0) + light + heavy
+        return LHCOLikeBackgroundDensity().score_samples(X, m)
 
 
 def lhco_sr(n_background, s_over_b, seed):
@@ -344,10 +330,8 @@ def lhco_sr(n_background, s_over_b, seed):
 
 def test_lhco_like_background_density_matches_the_generator():
     """The normal variables the density inverts are standard normal on generated events."""
-    from skranode.datasets import _synthetic
-
     X, m, _ = lhco_sr(20000, 0.0, seed=5)
-    _, z, eps = _jet_logpdf(_synthetic, X[:, 0] + X[:, 1], X[:, 3], m)  # heavier jet
+    _, z, eps = lhco_like_jet_log_density(X[:, 0] + X[:, 1], X[:, 3], m)  # heavier jet
     # the heavier of two jets: its z is the max of two normals
     assert stats.kstest(z, lambda v: stats.norm.cdf(v) ** 2).pvalue > 1e-3
     assert stats.kstest(eps, "norm").pvalue > 1e-3

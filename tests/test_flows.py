@@ -9,7 +9,7 @@ from scipy import integrate, special, stats
 
 from skranode.flows import BatchNormFlow, ConditionalFlowDensity, MaskedAffineFlow, build_flow
 from skranode.flows._layers import MADE
-from skranode.flows._training import train_flow
+from skranode.training import train_model as train_flow
 
 FAST = dict(n_layers=2, n_hidden=16, max_epochs=5, batch_size=256, device="cpu")
 
@@ -166,7 +166,7 @@ def test_best_epochs_are_averaged_in_probability_space(rng):
     assert len(est.history_["best_epochs"]) == 3
     best = np.argsort(est.history_["val_loss"])[:3]
     assert sorted(est.history_["best_epochs"]) == sorted(best.tolist())
-    y, c, log_jac = est._transform(X, m)
+    y, c, log_jac = est.flow_inputs(X, m)
     with torch.no_grad():
         members = np.stack(
             [

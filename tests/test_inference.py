@@ -4,13 +4,15 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from scipy.special import logit
-from scipy.stats import norm
 from sklearn.model_selection import KFold, ShuffleSplit
 
 from skranode import ConditionalFlowDensity, ResidualANODE
-from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
-from skranode.datasets import _synthetic as syn
+from skranode.datasets import (
+    FEATURE_NAMES,
+    LHCOLikeBackgroundDensity,
+    make_lhco_like,
+    signal_region_mask,
+)
 from skranode.inference import (
     DROP_68,
     DROP_95,
@@ -28,30 +30,7 @@ SR = (3.3, 3.7)
 GRID = np.geomspace(1e-3, 0.2, 7)
 
 
-class ExactBackground:
-    """The exact log p_B(x | m) of the make_lhco_like background: an idealised,
-    perfectly trained background model, so the tests need no background training.
-
-    Each jet mass is ``mjj r_max expit(mu + s z)`` and its tau21 is
-    ``expit(a - c softplus(z - z0) + b eps)``; the two jets are independent and
-    ordered by mass (factor 2), and ``delta_mj`` is a shift (unit Jacobian).
-    """
-
-    def _log_jet(self, mj, tau, mjj):
-        scale = mjj * syn._BKG_RMAX
-        r = mj / scale
-        z = (logit(r) - syn._BKG_MASS_MU) / syn._BKG_MASS_SIGMA
-        log_m = norm.logpdf(z) - np.log(syn._BKG_MASS_SIGMA * r * (1 - r) * scale)
-        softplus = np.logaddexp(0.0, z - syn._BKG_TAU_Z0)
-        eps = (logit(tau) - syn._BKG_TAU_A + syn._BKG_TAU_C * softplus) / syn._BKG_TAU_B
-        log_t = norm.logpdf(eps) - np.log(syn._BKG_TAU_B * tau * (1 - tau))
-        return log_m + log_t
-
-    def score_samples(self, X, m):
-        X, m = np.asarray(X, dtype=np.float64), np.asarray(m, dtype=np.float64)
-        light = self._log_jet(X[:, 0], X[:, 2], m)
-        heavy = self._log_jet(X[:, 0] + X[:, 1], X[:, 3], m)
-        return np.log(2.0) + light + heavy
+ExactBackground = LHCOLikeBackgroundDensity
 
 
 def _signal_flow():
@@ -182,7 +161,7 @@ def test_repeats_average_the_signal_densities_in_probability_space():
     held_out = np.sort(perm[: round(0.5 * len(X))])
     assert prof.loglik_zero == pytest.approx(log_pb[held_out].sum(), rel=1e-12)
     p_s = np.mean(
-        [np.exp(e._log_signal(*e._check_input(X[held_out], m[held_out]))) for e in prof.estimators],
+        [np.exp(e.signal_log_density(X[held_out], m[held_out])) for e in prof.estimators],
         axis=0,
     )
     by_hand = np.sum(np.log(w * p_s + (1 - w) * np.exp(log_pb[held_out]))) - prof.loglik_zero
@@ -226,7 +205,7 @@ def test_w_cross_fit_likelihood_matches_the_held_out_models():
     w = prof.w_hat
     for k, (_, test) in enumerate(cv.split(X)):
         models = prof.estimators[2 * k : 2 * k + 2]
-        p_s = np.mean([np.exp(e._log_signal(*e._check_input(X[test], m[test]))) for e in models], 0)
+        p_s = np.mean([np.exp(e.signal_log_density(X[test], m[test])) for e in models], 0)
         by_hand += np.sum(np.log(w * p_s + (1 - w) * np.exp(log_pb[test]))) - log_pb[test].sum()
     assert prof.delta_loglik_max == pytest.approx(by_hand, rel=1e-6, abs=1e-6)
     assert prof.significance == pytest.approx(np.sqrt(max(0.0, 2 * by_hand)))

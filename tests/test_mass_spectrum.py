@@ -252,10 +252,11 @@ def test_events_outside_mass_range_and_sr_edges():
     ref = DijetMassSpectrum(mass_range=(LO, HI)).fit(m)
     assert_allclose(spec.params_, ref.params_)
     assert spec.n_sideband_ == ref.n_sideband_
-    # an event exactly on an SR edge belongs to the sideband
+    # the MassWindow convention: an event at exactly low is in the signal
+    # region, one at exactly high in the (high) sideband
     edge = DijetMassSpectrum(mass_range=(LO, HI)).fit(np.r_[m, [3.3, 3.7]])
-    assert edge.n_sideband_ == ref.n_sideband_ + 2
-    assert edge.n_signal_region_ == ref.n_signal_region_
+    assert edge.n_sideband_ == ref.n_sideband_ + 1
+    assert edge.n_signal_region_ == ref.n_signal_region_ + 1
 
 
 def test_sklearn_api():

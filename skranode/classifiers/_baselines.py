@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
-from skranode.sideband import check_signal_region
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.utils._validation import check_numeric_frame, split_features_and_mass
 
 __all__ = ["CWoLaClassifier", "IdealAD", "SupervisedClassifier"]
@@ -281,7 +281,7 @@ class CWoLaClassifier(ClassifierStage):
 
     def __init__(
         self,
-        signal_region=(3.3, 3.7),
+        signal_region=DEFAULT_SIGNAL_REGION,
         *,
         sideband=None,
         classifier="hgb",
@@ -316,18 +316,12 @@ class CWoLaClassifier(ClassifierStage):
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
-        lo, hi = check_signal_region(self.signal_region)
-        in_sr = (mass >= lo) & (mass < hi)
-        keep = np.ones_like(in_sr)
-        if self.sideband is not None:
-            sb_lo, sb_hi = check_signal_region(self.sideband, "sideband")
-            if sb_lo > lo or sb_hi < hi:
-                raise ValueError(
-                    f"sideband={self.sideband!r} must enclose signal_region={self.signal_region!r}."
-                )
-            keep = (mass >= sb_lo) & (mass < sb_hi)
+        window = MassWindow.from_params(self.signal_region, self.sideband)
+        lo, hi = window.bounds
+        in_sr = window.in_signal_region(mass)
+        keep = window.in_range(mass)
         self.n_signal_region_ = int(in_sr.sum())
-        self.n_sideband_ = int((keep & ~in_sr).sum())
+        self.n_sideband_ = int(window.in_sidebands(mass).sum())
         if self.n_signal_region_ == 0 or self.n_sideband_ == 0:
             raise ValueError(
                 f"CWoLa needs events in the signal region {(lo, hi)} and in the sidebands, "

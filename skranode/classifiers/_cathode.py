@@ -3,19 +3,19 @@
 import numbers
 
 import numpy as np
-import torch
 from scipy.special import expit, logit
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KernelDensity
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from skranode import background as bkg_protocol
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
-from skranode.sideband import SidebandDensity, check_signal_region
-from skranode.utils._torch import as_tensor
-from skranode.utils._validation import split_features_and_mass
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.sideband import SidebandDensity
+from skranode.utils._torch import draw_seed
+from skranode.utils._validation import join_features_and_mass, split_features_and_mass
 
 __all__ = ["CATHODEClassifier"]
 
@@ -23,25 +23,7 @@ __all__ = ["CATHODEClassifier"]
 _RANGE_MARGIN = 1e-3
 
 
-def _is_fitted(estimator):
-    if not hasattr(estimator, "fit"):
-        return True  # a ready model that only samples
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        return False
-    return True
-
-
-def _unwrap(estimator):
-    """The estimator inside a :class:`~sklearn.frozen.FrozenEstimator` (or itself)."""
-    inner = getattr(estimator, "estimator", None)
-    if type(estimator).__name__ == "FrozenEstimator" and inner is not None:
-        return inner
-    return estimator
-
-
-class CATHODEClassifier(ClassifierStage):
+class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
     """CATHODE: classify signal-region data against background samples from a density model.
 
     ``fit(X, m)`` (Hallin et al., arXiv:2109.00546):
@@ -182,7 +164,7 @@ class CATHODEClassifier(ClassifierStage):
         self,
         background=None,
         *,
-        signal_region=(3.3, 3.7),
+        signal_region=DEFAULT_SIGNAL_REGION,
         latent=False,
         oversampling=4.0,
         mass_bandwidth=0.01,
@@ -202,17 +184,6 @@ class CATHODEClassifier(ClassifierStage):
         self.class_weight = class_weight
         self.mass_column = mass_column
         self.random_state = random_state
-
-    def __sklearn_clone__(self):
-        # A fitted background is a trained model given to CATHODE, not a
-        # hyper-parameter: keep the object so that a clone never retrains it.
-        if self.background is None or not _is_fitted(self.background):
-            return super().__sklearn_clone__()
-        params = {
-            name: value if name == "background" else clone(value, safe=False)
-            for name, value in self.get_params(deep=False).items()
-        }
-        return type(self)(**params)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, m=None):
@@ -260,8 +231,9 @@ class CATHODEClassifier(ClassifierStage):
     def _signal_region_mask(self, mass):
         if self.signal_region is None:
             return np.ones(mass.shape[0], dtype=bool)
-        lo, hi = check_signal_region(self.signal_region)
-        mask = (mass >= lo) & (mass < hi)
+        window = MassWindow.from_params(self.signal_region)
+        lo, hi = window.bounds
+        mask = window.in_signal_region(mass)
         if not mask.any():
             raise ValueError(
                 f"No event lies in signal_region {(lo, hi)}: the masses span "
@@ -272,7 +244,7 @@ class CATHODEClassifier(ClassifierStage):
 
     def _fitted_background(self, features, mass, rng):
         background = self.background
-        if background is not None and _is_fitted(background):
+        if background is not None and bkg_protocol.is_fitted(background):
             return background
         if background is None:
             if self.signal_region is None:
@@ -284,16 +256,15 @@ class CATHODEClassifier(ClassifierStage):
             background = SidebandDensity(signal_region=tuple(self.signal_region))
         background = clone(background)
         if "random_state" in background.get_params():
-            background.set_params(random_state=int(rng.randint(0, 2**31 - 1)))
+            background.set_params(random_state=draw_seed(rng))
         column = getattr(background, "mass_column", None)
         if column is None:
             return background.fit(features, mass)
-        k = column % (features.shape[1] + 1)
-        return background.fit(np.insert(features, k, mass, axis=1))
+        return background.fit(join_features_and_mass(features, mass, column))
 
     def _mass_window(self, mass):
         if self.signal_region is not None:
-            return check_signal_region(self.signal_region)
+            return MassWindow.from_params(self.signal_region).bounds
         lo, hi = float(mass.min()), float(mass.max())
         pad = _RANGE_MARGIN * (hi - lo) if hi > lo else max(abs(lo), 1.0) * _RANGE_MARGIN
         return lo - pad, hi + pad
@@ -325,54 +296,17 @@ class CATHODEClassifier(ClassifierStage):
 
     def _draw_samples(self, rng, n_features):
         masses = self.sample_masses(self.n_samples_, random_state=rng)
-        samples = np.asarray(
-            self.background_.sample(masses, random_state=int(rng.randint(0, 2**31 - 1))),
-            dtype=np.float64,
+        samples = bkg_protocol.sample_features(
+            self.background_, masses, draw_seed(rng), n_features_expected=n_features
         )
-        column = getattr(self.background_, "mass_column", None)
-        if column is not None:
-            samples = np.delete(samples, column % samples.shape[1], axis=1)
-        if samples.shape != (self.n_samples_, n_features):
-            raise ValueError(
-                f"The background model returned samples of shape {samples.shape}; expected "
-                f"({self.n_samples_}, {n_features}): it must model the same features as X."
-            )
         if self.latent:
             samples = self._to_latent(samples, masses)
         return samples
 
     # ------------------------------------------------------------ latent space
-    def _latent_density(self):
-        density = _unwrap(self.background_)
-        density = getattr(density, "density_", density)
-        density = _unwrap(density)
-        if not (hasattr(density, "flows_") and hasattr(density, "_transform")):
-            raise ValueError(
-                "latent=True maps events through the background flow, so the background "
-                "must be a ConditionalFlowDensity or a SidebandDensity built on one; got "
-                f"{type(density).__name__}."
-            )
-        return density
-
     def _to_latent(self, features, mass):
-        """Map events to the latent space of the best flow of the background model."""
-        density = self._latent_density()
-        if features.shape[1] != density._y_mean.shape[0]:
-            raise ValueError(
-                f"X has {features.shape[1]} features but the background flow models "
-                f"{density._y_mean.shape[0]}."
-            )
-        y, c, _ = density._transform(features, mass)
-        flow = density.flows_[0]  # the epoch with the lowest validation loss
-        device = density.device_
-        y_t, c_t = as_tensor(y, device), as_tensor(c, device)
-        out = np.empty_like(y)
-        step = density.inference_batch_size
-        with torch.inference_mode():
-            for start in range(0, y.shape[0], step):
-                z = flow.inverse(y_t[start : start + step], c_t[start : start + step])
-                out[start : start + z.shape[0]] = z.double().cpu().numpy()
-        return out
+        """Map events to the latent space of the background flow (its best epoch)."""
+        return bkg_protocol.transform_latent(self.background_, features, mass)
 
     def transform_latent(self, X, m=None):
         """Map events to the latent space of the background flow.

@@ -1,6 +1,5 @@
 """TorchMLPClassifier: the published CATHODE classifier, a small torch MLP."""
 
-import copy
 import numbers
 
 import numpy as np
@@ -12,8 +11,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skranode.flows._training import train_flow
-from skranode.utils._torch import TorchStateMixin, as_tensor, seeded, torch_seed
+from skranode.training import batch_slices, train_model
+from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import check_numeric_frame, resolve_device
 
 __all__ = ["TorchMLPClassifier"]
@@ -192,7 +191,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self._scale = np.where(std > 1e-12, std, 1.0)
         x = (X - self._mean) / self._scale
         self.device_ = resolve_device(self.device)
-        seed = torch_seed(rng)
+        seed = draw_seed(rng)
 
         def tensors(idx):
             return (
@@ -204,7 +203,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         with seeded(seed, self.device_):
             model = _network(X.shape[1], hidden, self.classes_.size).to(self.device_)
             generator = torch.Generator(device=self.device_).manual_seed(seed)
-            result = train_flow(
+            result = train_model(
                 model,
                 _weighted_cross_entropy,
                 tensors(train_idx),
@@ -219,17 +218,10 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 progress=bool(self.verbose),
                 desc=type(self).__name__,
             )
-        members = []
-        for state in result.best_states:
-            member = copy.deepcopy(model)
-            member.load_state_dict(state)
-            members.append(member.eval().requires_grad_(False))
-        self.networks_ = torch.nn.ModuleList(members)
-        self.history_ = {
-            "train_loss": result.train_loss,
-            "val_loss": result.val_loss,
-            "best_epochs": result.best_epochs,
-        }
+        self.networks_ = result.members(model)
+        history = result.history()
+        del history["stopped_early"]
+        self.history_ = history
         return self
 
     def predict_proba(self, X):
@@ -253,10 +245,9 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         n_classes = self.classes_.size
         out = np.empty((X.shape[0], n_classes))
         with torch.inference_mode():
-            for start in range(0, X.shape[0], self.inference_batch_size):
-                xb = x[start : start + self.inference_batch_size]
-                probs = torch.stack([torch.softmax(net(xb), dim=1) for net in self.networks_])
-                out[start : start + xb.shape[0]] = probs.mean(dim=0).double().cpu().numpy()
+            for part in batch_slices(X.shape[0], self.inference_batch_size):
+                probs = torch.stack([torch.softmax(net(x[part]), dim=1) for net in self.networks_])
+                out[part] = probs.mean(dim=0).double().cpu().numpy()
         return out
 
     def predict(self, X):

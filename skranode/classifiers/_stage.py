@@ -10,19 +10,17 @@ averaged. The estimators differ only in where that labelled sample comes from.
 import numbers
 
 import numpy as np
-from scipy.special import logit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from skranode.classifiers._mlp import TorchMLPClassifier
+from skranode.utils._scores import ProbaScoresMixin
+from skranode.utils._torch import draw_seed
 from skranode.utils._validation import check_numeric_frame, split_features_and_mass
 
 __all__ = ["make_base_classifier"]
-
-#: Clip for probabilities before the logit in ``decision_function``.
-_PROBA_EPS = 1e-12
 
 
 def make_base_classifier(classifier):
@@ -91,7 +89,7 @@ def class_sample_weight(class_weight, codes, classes, sample_weight=None):
     return weight * per_class[codes]
 
 
-class ClassifierStage(ClassifierMixin, BaseEstimator):
+class ClassifierStage(ProbaScoresMixin, ClassifierMixin, BaseEstimator):
     """Base of the family: fits and averages the ensemble; subclasses make the sample.
 
     Subclasses have the parameters ``classifier``, ``n_ensemble``,
@@ -112,7 +110,7 @@ class ClassifierStage(ClassifierMixin, BaseEstimator):
         members = []
         for X, codes, weight in training_sets:
             clf = make_base_classifier(self.classifier)
-            seed = int(rng.randint(0, 2**31 - 1))
+            seed = draw_seed(rng)
             if "random_state" in clf.get_params():
                 clf.set_params(random_state=seed)
             if weight is None:
@@ -189,44 +187,6 @@ class ClassifierStage(ClassifierMixin, BaseEstimator):
         for clf in self.estimators_:
             proba += clf.predict_proba(features)
         return proba / len(self.estimators_)
-
-    def decision_function(self, X, m=None):
-        """Anomaly score: the log-odds of the averaged probabilities.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_columns)
-            Events, in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; see :meth:`predict_proba`.
-
-        Returns
-        -------
-        score : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            ``logit(p1)`` for two classes (larger is more signal-like); the log
-            of each class probability for more.
-        """
-        proba = np.clip(self.predict_proba(X, m), _PROBA_EPS, 1.0 - _PROBA_EPS)
-        if self.classes_.size == 2:
-            return logit(proba[:, 1])
-        return np.log(proba)
-
-    def predict(self, X, m=None):
-        """Most probable class of each event.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_columns)
-            Events, in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; see :meth:`predict_proba`.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X, m)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -6,11 +6,9 @@ import numpy as np
 import pandas as pd
 
 from skranode.datasets._base import MASS_NAME, check_count, check_generator
+from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 
 __all__ = ["signal_region_mask", "sideband_mask", "inject_signal"]
-
-DEFAULT_SIGNAL_REGION = (3.3, 3.7)
-
 
 def _as_mass(m):
     """Return the mass as a 1-D float64 array (a new array or a read-only view is fine)."""
@@ -44,31 +42,12 @@ def _as_mass(m):
     return arr
 
 
-def _check_interval(interval, name, *, allow_open=False):
-    try:
-        lo, hi = interval
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a pair (low, high); got {interval!r}.") from exc
-    bounds = []
-    for value, default in ((lo, -np.inf), (hi, np.inf)):
-        if value is None and allow_open:
-            bounds.append(default)
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or np.isnan(value):
-            raise ValueError(f"{name} must be a pair of numbers (low, high); got {interval!r}.")
-        if not allow_open and not np.isfinite(value):
-            raise ValueError(f"{name} must have finite bounds; got {interval!r}.")
-        bounds.append(float(value))
-    if not bounds[0] < bounds[1]:
-        raise ValueError(f"{name} must satisfy low < high; got {interval!r}.")
-    return tuple(bounds)
-
-
 def signal_region_mask(m, signal_region=DEFAULT_SIGNAL_REGION):
     """Boolean mask of the events inside the signal region.
 
-    The signal region is the half-open interval ``low <= m < high``, so that it
-    and :func:`sideband_mask` with ``sideband=None`` split the events exactly.
+    The signal region is the half-open interval ``low <= m < high``, the
+    convention of :class:`~skranode.mass_window.MassWindow`, so that it and
+    :func:`sideband_mask` with ``sideband=None`` split the events exactly.
 
     Parameters
     ----------
@@ -84,8 +63,7 @@ def signal_region_mask(m, signal_region=DEFAULT_SIGNAL_REGION):
         True for the events in the signal region. The input is not modified.
     """
     m = _as_mass(m)
-    lo, hi = _check_interval(signal_region, "signal_region")
-    return (m >= lo) & (m < hi)
+    return MassWindow.from_params(signal_region).in_signal_region(m)
 
 
 def sideband_mask(m, signal_region=DEFAULT_SIGNAL_REGION, sideband=None):
@@ -110,18 +88,7 @@ def sideband_mask(m, signal_region=DEFAULT_SIGNAL_REGION, sideband=None):
         True for the events in the sidebands. The input is not modified.
     """
     m = _as_mass(m)
-    sr_lo, sr_hi = _check_interval(signal_region, "signal_region")
-    outside = (m < sr_lo) | (m >= sr_hi)
-    if sideband is None:
-        return outside
-    sb_lo, sb_hi = _check_interval(sideband, "sideband", allow_open=True)
-    if sb_lo > sr_lo or sb_hi < sr_hi:
-        raise ValueError(
-            f"sideband={sideband!r} must enclose signal_region={signal_region!r}: "
-            "its low bound must be <= the signal-region low bound and its high bound >= "
-            "the signal-region high bound."
-        )
-    return outside & (m >= sb_lo) & (m < sb_hi)
+    return MassWindow.from_params(signal_region, sideband).in_sidebands(m)
 
 
 def _as_table(data, name):

@@ -9,11 +9,19 @@ million events take about a second.
 import numbers
 
 import numpy as np
-from scipy.special import expit, ndtr, ndtri
+from scipy.special import expit, logit, ndtr, ndtri
+from scipy.stats import norm
 
 from skranode.datasets._base import check_count, check_generator, check_positive, to_output
+from skranode.mass_window import check_interval
 
-__all__ = ["make_lhco_like", "dijet_pdf", "DIJET_PARAMS"]
+__all__ = [
+    "DIJET_PARAMS",
+    "LHCOLikeBackgroundDensity",
+    "dijet_pdf",
+    "lhco_like_jet_log_density",
+    "make_lhco_like",
+]
 
 #: Centre-of-mass energy (TeV) that sets the scale x = mjj / sqrt(s) of the dijet function.
 SQRT_S = 13.0
@@ -82,13 +90,8 @@ def dijet_pdf(mjj, params=DIJET_PARAMS, sqrt_s=SQRT_S):
 
 
 def _check_range(mjj_range):
-    try:
-        lo, hi = (float(v) for v in mjj_range)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"mjj_range must be a pair (low, high) in TeV; got {mjj_range!r}."
-        ) from exc
-    if not (np.isfinite(lo) and np.isfinite(hi) and 0.0 < lo < hi < SQRT_S):
+    lo, hi = check_interval(mjj_range, "mjj_range")
+    if not 0.0 < lo < hi < SQRT_S:
         raise ValueError(
             f"mjj_range must satisfy 0 < low < high < {SQRT_S} TeV; got {mjj_range!r}."
         )
@@ -268,3 +271,71 @@ def make_lhco_like(
     label[n_background:] = 1
     order = rng.permutation(data.shape[0])
     return to_output(data[order], label[order], bool(as_frame))
+
+
+def lhco_like_jet_log_density(mj, tau, mjj):
+    """Exact log-density of one background jet of :func:`make_lhco_like`, and its normals.
+
+    Each jet mass is ``mjj * r_max * expit(mu + sigma z)`` and its tau21 is
+    ``expit(a - c softplus(z - z0) + b eps)`` with ``z`` and ``eps`` standard
+    normal; this inverts that map.
+
+    Parameters
+    ----------
+    mj, tau, mjj : ndarray of shape (n_samples,)
+        Jet mass, its tau21 and the dijet mass (TeV).
+
+    Returns
+    -------
+    log_density : ndarray of shape (n_samples,)
+        ``log p(m_j, tau21 | mjj)``.
+    z, eps : ndarray of shape (n_samples,)
+        The standard-normal variables of the jet mass and of its tau21.
+    """
+    mj, tau, mjj = (np.asarray(v, dtype=np.float64) for v in (mj, tau, mjj))
+    scale = mjj * _BKG_RMAX
+    r = mj / scale
+    z = (logit(r) - _BKG_MASS_MU) / _BKG_MASS_SIGMA
+    log_m = norm.logpdf(z) - np.log(_BKG_MASS_SIGMA * r * (1 - r) * scale)
+    softplus = np.logaddexp(0.0, z - _BKG_TAU_Z0)
+    eps = (logit(tau) - _BKG_TAU_A + _BKG_TAU_C * softplus) / _BKG_TAU_B
+    log_t = norm.logpdf(eps) - np.log(_BKG_TAU_B * tau * (1 - tau))
+    return log_m + log_t, z, eps
+
+
+class LHCOLikeBackgroundDensity:
+    """The exact background density p_B(x | m) of :func:`make_lhco_like`.
+
+    A perfectly trained background model for tests and benchmarks (no
+    training, no ``fit``: a ready density object of the background-model
+    protocol, :mod:`skranode.background`). The two jets are independent
+    draws, ordered by mass (a factor 2); ``delta_mj`` is a shift (unit
+    Jacobian). Features in the order of :data:`FEATURE_NAMES`.
+
+    Examples
+    --------
+    >>> from skranode.datasets import LHCOLikeBackgroundDensity, make_lhco_like
+    >>> df = make_lhco_like(n_background=1000, n_signal=0, random_state=0)
+    >>> X = df[["mjmin", "delta_mj", "tau21_min", "tau21_max"]].to_numpy()
+    >>> LHCOLikeBackgroundDensity().score_samples(X, df["mjj"]).shape
+    (1000,)
+    """
+
+    def score_samples(self, X, m):
+        """``log p_B(x | m)`` of each event.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 4)
+            ``mjmin, delta_mj, tau21_min, tau21_max``.
+        m : array-like of shape (n_samples,)
+            Dijet masses.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        X, m = np.asarray(X, dtype=np.float64), np.asarray(m, dtype=np.float64)
+        light, _, _ = lhco_like_jet_log_density(X[:, 0], X[:, 2], m)
+        heavy, _, _ = lhco_like_jet_log_density(X[:, 0] + X[:, 1], X[:, 3], m)
+        return np.log(2.0) + light + heavy

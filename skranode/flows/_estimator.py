@@ -1,7 +1,5 @@
 """ConditionalFlowDensity: a scikit-learn density estimator for p(x | m)."""
 
-import copy
-import math
 import numbers
 
 import numpy as np
@@ -12,9 +10,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.flows._layers import build_flow
-from skranode.flows._training import evaluate_in_batches, train_flow
 from skranode.preprocessing import LogitScaler
-from skranode.utils._torch import TorchStateMixin, as_tensor, seeded, torch_seed
+from skranode.training import batch_slices, evaluate_in_batches, train_model
+from skranode.utils._math import log_mean_exp
+from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
@@ -101,6 +100,12 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         The ``n_best`` trained flows (on ``device_``).
     scaler_ : LogitScaler
         Fitted feature transform.
+    flow_mean_, flow_scale_ : ndarray of shape (n_features,)
+        Mean and standard deviation of the logit-scaled features: the flow's
+        inputs are ``(scaler_.transform(x) - flow_mean_) / flow_scale_``.
+    mass_mean_, mass_scale_ : float
+        Mean and standard deviation of the training masses: the flow's
+        context is ``(m - mass_mean_) / mass_scale_``.
     history_ : dict
         ``train_loss`` and ``val_loss`` per epoch (mean negative log-likelihood
         in original units), ``best_epochs`` and ``stopped_early``.
@@ -110,6 +115,18 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         Number of columns of ``X`` seen in :meth:`fit`.
     feature_names_in_ : ndarray of str
         Column names of ``X`` when it was a DataFrame with string names.
+
+    Notes
+    -----
+    Methods built on this density (R-ANODE's signal model, LaCATHODE, the
+    w inference) use only its public methods: :meth:`score_samples`,
+    :meth:`sample`, :meth:`transform_latent`, :meth:`fit_flow` (training with a
+    custom per-event loss and an ``on_epoch_end`` hook), :meth:`flow_inputs`
+    and :meth:`from_flow_space` (the map to the flow's space and back) and
+    :meth:`context`. A subclass changes the model by overriding the two
+    declared extension hooks :meth:`build_module` (the torch module trained)
+    and :meth:`flow_inputs` (the inputs and log-Jacobian it sees), as R-ANODE's
+    signal model does to add the mixture weight and p_S(m).
 
     Examples
     --------
@@ -219,23 +236,78 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
-        self._fit_flow(features, mass)
+        n_in, names = self.n_features_in_, getattr(self, "feature_names_in_", None)
+        self.fit_flow(features, mass)  # the public training hook, also for subclasses
+        self.n_features_in_ = n_in  # what validate_data saw: the mass column included
+        if names is not None:
+            self.feature_names_in_ = names
         return self
 
     def _fit_preprocessing(self, features, mass):
         self.scaler_ = LogitScaler(margin=self.logit_margin).fit(features)
         y = self.scaler_.transform(features)
-        self._y_mean = y.mean(axis=0)
-        self._y_scale = _safe_scale(y.std(axis=0))
-        self._m_mean = float(mass.mean())
-        self._m_scale = float(_safe_scale(np.atleast_1d(mass.std()))[0])
+        self.flow_mean_ = y.mean(axis=0)
+        self.flow_scale_ = _safe_scale(y.std(axis=0))
+        self.mass_mean_ = float(mass.mean())
+        self.mass_scale_ = float(_safe_scale(np.atleast_1d(mass.std()))[0])
 
-    def _transform(self, features, mass):
-        """Features and mass in the flow's space, and log |det dy/dx| per event."""
-        y = (self.scaler_.transform(features) - self._y_mean) / self._y_scale
-        log_jac = self.scaler_.log_abs_det_jacobian(features) - np.log(self._y_scale).sum()
-        c = (mass - self._m_mean) / self._m_scale
-        return y, c[:, None], log_jac
+    def context(self, mass):
+        """The flow's context: the standardised mass, shape ``(n_samples, 1)``.
+
+        Parameters
+        ----------
+        mass : ndarray of shape (n_samples,)
+            Masses.
+
+        Returns
+        -------
+        c : ndarray of shape (n_samples, 1)
+        """
+        return ((np.asarray(mass, dtype=np.float64) - self.mass_mean_) / self.mass_scale_)[:, None]
+
+    def flow_inputs(self, features, mass):
+        """Events in the flow's space (extension hook).
+
+        Parameters
+        ----------
+        features : ndarray of shape (n_samples, n_features)
+            Validated features in their original units.
+        mass : ndarray of shape (n_samples,)
+            Their masses.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, n_features)
+            Logit-scaled, standardised features.
+        c : ndarray of shape (n_samples, 1)
+            :meth:`context` of the masses.
+        log_jac : ndarray of shape (n_samples,)
+            ``log |det dy/dx|``, added to the flow's log-density to give the
+            density in the original units. A subclass that models the mass too
+            adds the mass Jacobian here.
+        """
+        y = (self.scaler_.transform(features) - self.flow_mean_) / self.flow_scale_
+        log_jac = self.scaler_.log_abs_det_jacobian(features) - np.log(self.flow_scale_).sum()
+        return y, self.context(mass), log_jac
+
+    def from_flow_space(self, y, c):
+        """Inverse of :meth:`flow_inputs`: features and masses from the flow's space.
+
+        Parameters
+        ----------
+        y : ndarray of shape (n_samples, n_features)
+            Points of the flow's space.
+        c : ndarray of shape (n_samples,) or (n_samples, 1)
+            Their contexts.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features)
+        mass : ndarray of shape (n_samples,)
+        """
+        c = np.asarray(c, dtype=np.float64).reshape(-1)
+        features = self.scaler_.inverse_transform(y * self.flow_scale_ + self.flow_mean_)
+        return features, c * self.mass_scale_ + self.mass_mean_
 
     def _split(self, n, rng):
         n_val = int(round(self.validation_fraction * n))
@@ -248,13 +320,41 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         perm = rng.permutation(n)
         return perm[n_val:], perm[:n_val]
 
-    def _fit_flow(self, features, mass, extra=(), loss=None):
-        """Train the flow on preprocessed data.
+    def fit_flow(self, features, mass, *, loss=None, extra=(), on_epoch_end=None):
+        """Fit on validated arrays, optionally with a custom loss (the training hook).
 
-        ``extra`` are per-event arrays handed to ``loss(model, y, c, log_jac,
-        *extra)`` (per-event negative log-likelihoods); by default the loss is
-        ``-log p(x | m)`` in the original units.
+        The preprocessing is fitted on all the events, then the module of
+        :meth:`build_module` is trained by :func:`skranode.training.train_model`
+        on a random training part, with early stopping on the rest.
+
+        Parameters
+        ----------
+        features : ndarray of shape (n_samples, n_features)
+            Features, already validated (no mass column).
+        mass : ndarray of shape (n_samples,)
+            Their masses.
+        loss : callable or None, default=None
+            ``loss(module, y, c, log_jac, *extra) -> (batch,)`` per-event
+            losses, with the inputs of :meth:`flow_inputs`; None is
+            ``-log p(x | m)`` in the original units.
+        extra : tuple of ndarray, default=()
+            Per-event arrays batched with the events and handed to ``loss``
+            (R-ANODE passes the fixed log p_B).
+        on_epoch_end : callable or None, default=None
+            ``on_epoch_end(epoch, module)`` after each epoch's validation pass.
+
+        Returns
+        -------
+        self : ConditionalFlowDensity
         """
+        self._fit_arrays(features, mass, loss=loss, extra=extra, on_epoch_end=on_epoch_end)
+        # fitted on arrays: the features are the columns, without names
+        self.n_features_in_ = features.shape[1]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def _fit_arrays(self, features, mass, *, loss=None, extra=(), on_epoch_end=None):
         n = features.shape[0]
         if self.batch_norm and self.batch_size < 2:
             raise ValueError(
@@ -264,20 +364,20 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         train_idx, val_idx = self._split(n, rng)
-        seed = torch_seed(rng)
+        seed = draw_seed(rng)
         # The preprocessing sees every event (training and validation): a
         # validation event outside a training-only range would be clipped onto
         # the edge and dominate the validation loss with log p ~ -1000.
         self._fit_preprocessing(features, mass)
-        y, c, log_jac = self._transform(features, mass)
+        y, c, log_jac = self.flow_inputs(features, mass)
         arrays = (y, c, log_jac, *extra)
         train = tuple(as_tensor(a[train_idx], self.device_) for a in arrays)
         val = tuple(as_tensor(a[val_idx], self.device_) for a in arrays)
         loss = _nll if loss is None else loss
         with seeded(seed, self.device_):
-            model = self._build(features.shape[1]).to(self.device_)
+            model = self.build_module(features.shape[1]).to(self.device_)
             generator = torch.Generator(device=self.device_).manual_seed(seed)
-            result = train_flow(
+            result = train_model(
                 model,
                 loss,
                 train,
@@ -293,23 +393,27 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 cosine_schedule=self.lr_schedule == "cosine",
                 progress=bool(self.verbose),
                 desc=type(self).__name__,
+                on_epoch_end=on_epoch_end,
             )
-        members = []
-        for state in result.best_states:
-            member = copy.deepcopy(model)
-            member.load_state_dict(state)
-            member.eval().requires_grad_(False)
-            members.append(member)
-        self.flows_ = torch.nn.ModuleList(members)
-        self.history_ = {
-            "train_loss": result.train_loss,
-            "val_loss": result.val_loss,
-            "best_epochs": result.best_epochs,
-            "stopped_early": result.stopped_early,
-        }
+        self.flows_ = result.members(model)
+        self.history_ = result.history()
         return self
 
-    def _build(self, n_features):
+    def build_module(self, n_features):
+        """The torch module to train (extension hook).
+
+        Parameters
+        ----------
+        n_features : int
+            Number of features.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            A normflows conditional flow with ``log_prob(y, c)``,
+            ``sample(n, context)`` and ``inverse(y, c)``, built from the
+            parameters.
+        """
         return build_flow(
             self.flow,
             n_features,
@@ -330,12 +434,11 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _log_prob(self, features, mass):
         """log p(x | m) in original units, averaged over the kept epochs."""
-        y, c, log_jac = self._transform(features, mass)
+        y, c, log_jac = self.flow_inputs(features, mass)
         y_t, c_t = as_tensor(y, self.device_), as_tensor(c, self.device_)
 
         def member_average(yb, cb):
-            logs = torch.stack([f.log_prob(yb, cb) for f in self.flows_])
-            return torch.logsumexp(logs, dim=0) - math.log(len(self.flows_))
+            return log_mean_exp(torch.stack([f.log_prob(yb, cb) for f in self.flows_]))
 
         with torch.inference_mode():
             out = evaluate_in_batches(member_average, (y_t, c_t), self.inference_batch_size)
@@ -409,20 +512,18 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _sample_features(self, mass, random_state):
         rng = check_random_state(random_state)
-        seed = torch_seed(rng)
+        seed = draw_seed(rng)
         member = rng.randint(len(self.flows_), size=mass.shape[0])
-        c = as_tensor(((mass - self._m_mean) / self._m_scale)[:, None], self.device_)
-        n_feat = self._y_mean.shape[0]
-        y = torch.empty((mass.shape[0], n_feat), device=self.device_)
+        c = as_tensor(self.context(mass), self.device_)
+        y = torch.empty((mass.shape[0], self.flow_mean_.shape[0]), device=self.device_)
         with seeded(seed, self.device_), torch.inference_mode():
             for k, flow in enumerate(self.flows_):
                 idx = np.flatnonzero(member == k)
-                for start in range(0, idx.size, self.inference_batch_size):
-                    sel = torch.as_tensor(idx[start : start + self.inference_batch_size])
-                    sel = sel.to(self.device_)
+                for part in batch_slices(idx.size, self.inference_batch_size):
+                    sel = torch.as_tensor(idx[part]).to(self.device_)
                     z, _ = flow.sample(sel.numel(), context=c[sel])
                     y[sel] = z
-        y = y.double().cpu().numpy() * self._y_scale + self._y_mean
+        y = y.double().cpu().numpy()
         bad = ~np.isfinite(y).all(axis=1)
         if bad.any():
             raise ValueError(
@@ -430,7 +531,37 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 f"m={mass[bad][0]:.6g}): they lie too far outside the masses seen in fit "
                 "for the flow to evaluate. Check the units of m."
             )
-        return self.scaler_.inverse_transform(y)
+        features, _ = self.from_flow_space(y, self.context(mass))
+        return features
+
+    def transform_latent(self, X, m=None):
+        """Map events to the latent (standard normal) space of the best kept flow.
+
+        The flow of the epoch with the lowest validation loss maps each event,
+        at its mass, to the base distribution: where the model is right,
+        background events are standard normal at every mass (LaCATHODE
+        classifies there).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Events in the layout used in :meth:`fit`.
+        m : array-like of shape (n_samples,), default=None
+            Masses; ignored when ``mass_column`` is set.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features)
+        """
+        features, mass = self._check_input(X, m)
+        y, c, _ = self.flow_inputs(features, mass)
+        flow = self.flows_[0]  # the epoch with the lowest validation loss
+        y_t, c_t = as_tensor(y, self.device_), as_tensor(c, self.device_)
+        out = np.empty_like(y)
+        with torch.inference_mode():
+            for part in batch_slices(y.shape[0], self.inference_batch_size):
+                out[part] = flow.inverse(y_t[part], c_t[part]).double().cpu().numpy()
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

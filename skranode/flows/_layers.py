@@ -12,7 +12,6 @@ layer instead: one MADE pass for the density, context concatenated to the
 input, two hidden layers.
 """
 
-import math
 
 import normflows as nf
 import torch
@@ -265,7 +264,3 @@ def build_flow(
     base = nf.distributions.DiagGaussian(n_features, trainable=False)
     return nf.ConditionalNormalizingFlow(base, layers)
 
-
-def log_mean_exp(log_values, dim=0):
-    """``log(mean(exp(v)))`` along ``dim``, computed stably."""
-    return torch.logsumexp(log_values, dim=dim) - math.log(log_values.shape[dim])

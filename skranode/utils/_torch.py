@@ -6,11 +6,15 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["TorchStateMixin", "as_tensor", "seeded", "torch_seed"]
+__all__ = ["TorchStateMixin", "as_tensor", "draw_seed", "seeded"]
 
 
-def torch_seed(random_state):
-    """Draw a torch seed from a scikit-learn ``random_state``."""
+def draw_seed(random_state):
+    """Draw an integer seed in ``[0, 2**31 - 1)`` from a scikit-learn ``random_state``.
+
+    The one way skranode derives the seed of a sub-step (a torch generator, a
+    cloned estimator, a fold) from its own random state.
+    """
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 

@@ -1,9 +1,16 @@
-"""One training loop for every flow in skranode.
+"""The one training loop of skranode's torch models (flows, signal models, the MLP).
 
-Data are moved to the device once; batches are index slices of a shuffled
-permutation drawn from a seeded generator; the epoch loss is accumulated on the
-device and read back once per epoch (no per-batch host synchronisation). The
-``n_best`` epochs with the lowest validation loss are kept in memory.
+:func:`train_model` minimises the mean of a per-event loss with AdamW. Data are
+moved to the device once; batches are index slices of a shuffled permutation
+drawn from a seeded generator; the epoch loss is accumulated on the device and
+read back once per epoch (no per-batch host synchronisation). The ``n_best``
+epochs with the lowest validation loss are kept in memory
+(:meth:`TrainingResult.members` turns them into frozen copies of the model).
+A method that needs per-epoch state (R-ANODE's learned signal fraction) passes
+``on_epoch_end``; the loss itself never keeps state.
+
+:func:`batch_slices` and :func:`evaluate_in_batches` are the batching used for
+inference everywhere.
 """
 
 import copy
@@ -12,7 +19,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["TrainingResult", "train_flow", "evaluate_in_batches"]
+__all__ = ["TrainingResult", "batch_slices", "evaluate_in_batches", "train_model"]
 
 
 class TrainingResult:
@@ -38,6 +45,35 @@ class TrainingResult:
         self.val_loss = val_loss
         self.stopped_early = stopped_early
 
+    def members(self, model):
+        """Copies of ``model`` holding the kept epochs, in eval mode and frozen.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The trained model (its architecture; its weights are not used).
+
+        Returns
+        -------
+        members : torch.nn.ModuleList
+            One module per kept epoch, best first.
+        """
+        members = []
+        for state in self.best_states:
+            member = copy.deepcopy(model)
+            member.load_state_dict(state)
+            members.append(member.eval().requires_grad_(False))
+        return torch.nn.ModuleList(members)
+
+    def history(self):
+        """``train_loss``, ``val_loss``, ``best_epochs`` and ``stopped_early`` as a dict."""
+        return {
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "best_epochs": self.best_epochs,
+            "stopped_early": self.stopped_early,
+        }
+
 
 def _batch_starts(n, batch_size, min_last=1):
     """Start of each batch; a last batch smaller than ``min_last`` joins the one before."""
@@ -48,13 +84,46 @@ def _batch_starts(n, batch_size, min_last=1):
 
 
 def _batches(n, batch_size, perm=None, min_last=1):
+    if n == 0:
+        return
     starts = _batch_starts(n, batch_size, min_last)
     for start, stop in zip(starts, [*starts[1:], n], strict=True):
         yield slice(start, stop) if perm is None else perm[start:stop]
 
 
+def batch_slices(n, batch_size):
+    """Consecutive slices of at most ``batch_size`` of ``range(n)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of items.
+    batch_size : int
+        Largest batch.
+
+    Returns
+    -------
+    slices : iterator of slice
+    """
+    return _batches(n, batch_size)
+
+
 def evaluate_in_batches(fn, tensors, batch_size):
-    """Apply ``fn(*batch) -> (b,)`` in batches and concatenate, without host syncs."""
+    """Apply ``fn(*batch) -> (b,)`` in batches and concatenate, without host syncs.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps a batch of each tensor to one value per event.
+    tensors : tuple of torch.Tensor
+        Inputs, first dimension the events.
+    batch_size : int
+        Events per batch.
+
+    Returns
+    -------
+    out : torch.Tensor of shape (n,)
+    """
     n = tensors[0].shape[0]
     out = torch.empty(n, dtype=tensors[0].dtype, device=tensors[0].device)
     for idx in _batches(n, batch_size):
@@ -62,7 +131,7 @@ def evaluate_in_batches(fn, tensors, batch_size):
     return out
 
 
-def train_flow(
+def train_model(
     model,
     loss_fn,
     train,
@@ -80,6 +149,7 @@ def train_flow(
     progress=False,
     desc="training",
     eval_batch_size=65536,
+    on_epoch_end=None,
 ):
     """Train ``model`` by minimising the mean of ``loss_fn(model, *batch)``.
 
@@ -107,12 +177,18 @@ def train_flow(
         Progress bar label.
     eval_batch_size : int
         Batch size for the validation pass.
+    on_epoch_end : callable or None
+        ``on_epoch_end(epoch, model)``, called after each epoch's validation
+        pass (``epoch`` 0-based; the model is in eval mode) and before the
+        next epoch's training: the hook for per-epoch state, such as recording
+        or releasing a parameter held fixed for the first epochs.
 
     Returns
     -------
     result : TrainingResult
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    hook = on_epoch_end if on_epoch_end is not None else (lambda epoch, model: None)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     n_train = train[0].shape[0]
     device = train[0].device
@@ -159,6 +235,7 @@ def train_flow(
                 f"validation {val_loss}). Check the input for extreme values, lower "
                 "learning_rate, or set grad_clip (for example grad_clip=5.0)."
             )
+        hook(epoch, model)
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
         if len(best) < n_best or val_loss < best[-1][0]:
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}

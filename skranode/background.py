@@ -1,0 +1,252 @@
+"""The background-model protocol: what R-ANODE, ANODE, CATHODE and the w inference ask of p_B.
+
+A *background model* is any object with these methods (a fitted
+:class:`~skranode.SidebandDensity` or :class:`~skranode.ConditionalFlowDensity`
+has all of them; CURTAINs-like generators need only the first group):
+
+* ``sample(m, random_state=None)`` -> events at the given masses, in the
+  model's own layout (the mass in column ``mass_column`` when it has one);
+* ``score_samples(X, m)`` -> ``log p_B(x | m)`` in the original feature units
+  (and, for R-ANODE's ``joint=True``, ``score_samples(X, m, joint=True)`` ->
+  ``log p_B(x | m) + log p_B(m)``);
+* optionally ``transform_latent(X, m)`` -> the latent coordinates of a flow
+  (LaCATHODE);
+* the fitted attributes ``n_features_in_`` and, for DataFrame input,
+  ``feature_names_in_``; ``mass_column`` when it reads the mass from ``X``;
+  ``signal_region`` when it knows one (R-ANODE's joint mode normalises p_S(m)
+  there).
+
+A model is *fitted* when :func:`sklearn.utils.validation.check_is_fitted`
+says so, or when it has no ``fit`` at all (a ready density object, such as an
+exact analytic background).
+
+The functions here are the only place where a method talks to its background:
+they put the mass back into the model's layout, restore its feature names,
+and check what comes back. :class:`SharedBackgroundMixin` makes
+:func:`~sklearn.base.clone` share a fitted background instead of copying it,
+so that grid searches and cross-validation over a method never retrain it.
+"""
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from skranode.utils._validation import join_features_and_mass
+
+__all__ = [
+    "SharedBackgroundMixin",
+    "background_features",
+    "is_fitted",
+    "log_density",
+    "n_features",
+    "sample_features",
+    "transform_latent",
+    "unwrap",
+]
+
+
+def is_fitted(estimator):
+    """Whether ``estimator`` is fitted (an object without ``fit`` counts as fitted).
+
+    Parameters
+    ----------
+    estimator : object
+        A background model.
+
+    Returns
+    -------
+    fitted : bool
+    """
+    if not hasattr(estimator, "fit"):
+        return True  # a ready density object: nothing to fit
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+def unwrap(estimator):
+    """The estimator inside a :class:`~sklearn.frozen.FrozenEstimator` (or itself)."""
+    inner = getattr(estimator, "estimator", None)
+    if type(estimator).__name__ == "FrozenEstimator" and inner is not None:
+        return inner
+    return estimator
+
+
+def n_features(background):
+    """Number of features (mass excluded) the background was fitted on, or None if unknown."""
+    n_in = getattr(background, "n_features_in_", None)
+    if n_in is None:
+        return None
+    return n_in - (getattr(background, "mass_column", None) is not None)
+
+
+def background_features(background, features, mass):
+    """``(X, m)`` as the background's own methods take them.
+
+    The mass goes back into column ``mass_column`` when the background has one
+    (then ``m`` is None), and the columns get the background's
+    ``feature_names_in_`` when it was fitted on a DataFrame.
+
+    Parameters
+    ----------
+    background : object
+        A background model.
+    features : ndarray of shape (n_samples, n_features)
+        Validated features, in the order the background was fitted on.
+    mass : ndarray of shape (n_samples,)
+        Their masses.
+
+    Returns
+    -------
+    X : ndarray or DataFrame
+    m : ndarray or None
+    """
+    expected = n_features(background)
+    if expected is not None and expected != features.shape[1]:
+        raise ValueError(
+            f"X has {features.shape[1]} feature(s) but the background "
+            f"{type(background).__name__} was fitted on {expected}; pass the same "
+            "features, in the same order."
+        )
+    column = getattr(background, "mass_column", None)
+    X_b = join_features_and_mass(features, mass, column)
+    names = getattr(background, "feature_names_in_", None)
+    if names is not None and len(names) == X_b.shape[1]:
+        X_b = pd.DataFrame(X_b, columns=names)
+    return X_b, (None if column is not None else mass)
+
+
+def log_density(background, features, mass, *, joint=False):
+    """``log p_B(x | m)`` (or ``log p_B(x, m)`` with ``joint=True``) of each event.
+
+    Parameters
+    ----------
+    background : object
+        A fitted background model.
+    features : ndarray of shape (n_samples, n_features)
+        Validated features.
+    mass : ndarray of shape (n_samples,)
+        Their masses.
+    joint : bool, default=False
+        Ask for ``score_samples(X, m, joint=True)``.
+
+    Returns
+    -------
+    log_p : ndarray of shape (n_samples,), float64
+        May hold ``-inf`` (no density); never NaN or ``+inf``.
+    """
+    X_b, m_b = background_features(background, features, mass)
+    if joint:
+        try:
+            log_p = background.score_samples(X_b, m_b, joint=True)
+        except TypeError as exc:
+            raise ValueError(
+                f"joint=True needs a background whose score_samples accepts "
+                f"joint=True (log p_B(x | m) + log p_B(m)), such as SidebandDensity; "
+                f"{type(background).__name__} does not ({exc})."
+            ) from exc
+    else:
+        log_p = background.score_samples(X_b, m_b)
+    log_p = np.asarray(log_p, dtype=np.float64).reshape(-1)
+    if log_p.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"The background returned {log_p.shape[0]} log-densities for "
+            f"{features.shape[0]} events."
+        )
+    bad = np.isnan(log_p) | (log_p == np.inf)
+    if bad.any():
+        raise ValueError(
+            f"The background log-density is NaN or +inf for {int(bad.sum())} event(s) "
+            f"(first at row {np.flatnonzero(bad)[0]}); check the background model."
+        )
+    return log_p
+
+
+def sample_features(background, mass, random_state, n_features_expected=None):
+    """Background events at the given masses, as features (mass column removed).
+
+    Parameters
+    ----------
+    background : object
+        A fitted background model with ``sample(m, random_state)``.
+    mass : ndarray of shape (n_samples,)
+        Masses.
+    random_state : int or None
+        Seed of the draw.
+    n_features_expected : int or None, default=None
+        Number of features the caller models; checked when given.
+
+    Returns
+    -------
+    features : ndarray of shape (n_samples, n_features), float64
+    """
+    samples = np.asarray(background.sample(mass, random_state=random_state), dtype=np.float64)
+    column = getattr(background, "mass_column", None)
+    if column is not None:
+        samples = np.delete(samples, column % samples.shape[1], axis=1)
+    if n_features_expected is not None and samples.shape != (mass.shape[0], n_features_expected):
+        raise ValueError(
+            f"The background model returned samples of shape {samples.shape}; expected "
+            f"({mass.shape[0]}, {n_features_expected}): it must model the same features as X."
+        )
+    return samples
+
+
+def transform_latent(background, features, mass):
+    """Latent coordinates of the events in the background's flow (LaCATHODE).
+
+    Parameters
+    ----------
+    background : object
+        A fitted background model with ``transform_latent(X, m)`` (also inside a
+        :class:`~sklearn.frozen.FrozenEstimator`).
+    features : ndarray of shape (n_samples, n_features)
+        Validated features.
+    mass : ndarray of shape (n_samples,)
+        Their masses.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, n_features)
+    """
+    model = unwrap(background)
+    if not hasattr(model, "transform_latent"):
+        raise ValueError(
+            "latent=True maps events through the background flow, so the background "
+            "must be a ConditionalFlowDensity or a SidebandDensity built on one (a model "
+            f"with transform_latent); got {type(model).__name__}."
+        )
+    X_b, m_b = background_features(model, features, mass)
+    try:
+        return np.asarray(model.transform_latent(X_b, m_b), dtype=np.float64)
+    except ValueError as exc:
+        if "no transform_latent" in str(exc):
+            raise ValueError(
+                "latent=True maps events through the background flow, so the background "
+                f"must be a ConditionalFlowDensity or a SidebandDensity built on one: {exc}"
+            ) from exc
+        raise
+
+
+class SharedBackgroundMixin:
+    """Make :func:`~sklearn.base.clone` share a fitted ``background`` parameter.
+
+    The background is a trained model given to the method, not a
+    hyper-parameter: a clone (a ``GridSearchCV`` candidate, a cross-validation
+    fold) keeps the very same object, so it never retrains it. Every other
+    parameter is cloned as usual; an unfitted background is cloned too.
+    """
+
+    def __sklearn_clone__(self):
+        background = getattr(self, "background", None)
+        if background is None or not is_fitted(background):
+            return super().__sklearn_clone__()
+        params = {
+            name: value if name == "background" else clone(value, safe=False)
+            for name, value in self.get_params(deep=False).items()
+        }
+        return type(self)(**params)

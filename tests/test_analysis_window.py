@@ -1,0 +1,54 @@
+"""analyse_window: one signal region, no printing, no files; methods from the registry."""
+
+import os
+
+import numpy as np
+import pytest
+
+from skranode.analysis import analyse_window
+from skranode.datasets import make_lhco_like, signal_region_mask
+from skranode.methods import Method, get_method, register_method, registered_methods
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The log-likelihood stays within")
+@pytest.mark.filterwarnings("ignore:.*each add more than")
+def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = make_lhco_like(60_000, 800, random_state=0)
+    test = make_lhco_like(40_000, 600, random_state=3)
+    test = test[signal_region_mask(test["mjj"], (3.3, 3.7))]
+
+    def fit_mass_blind(inputs):
+        return float(np.mean(inputs.m_sr))
+
+    name = "test: constant score"
+    if name not in registered_methods():
+        register_method(Method(name, fit_mass_blind, lambda model, X, m: np.zeros(len(X))))
+    result = analyse_window(
+        data,
+        signal_region=(3.3, 3.7),
+        test=test,
+        methods=("R-ANODE (learned w)", "CATHODE", "IAD", name),
+        preset="fast",
+        seed=0,
+        device="cpu",
+    )
+    assert capsys.readouterr().out == ""
+    assert os.listdir(tmp_path) == []
+    res = result.results
+    assert list(res["max_sic"]) == ["R-ANODE (learned w)", "CATHODE", name]
+    assert res["skipped"]["IAD"] == "no true background sample"
+    assert res["max_sic"][name] <= 1.5  # a constant score cannot enrich signal
+    assert res["max_sic"]["R-ANODE (learned w)"] > 2
+    assert 0 <= res["w_hat"] < 0.5 and result.profile is not None
+    assert result.window.bounds == (3.3, 3.7)
+
+
+def test_registry_refuses_duplicates_and_unknown_names():
+    with pytest.raises(ValueError, match="registered already"):
+        register_method(get_method("CATHODE"))
+    with pytest.raises(ValueError, match="Unknown method 'nope'"):
+        get_method("nope")
+    with pytest.raises(TypeError, match="takes a Method"):
+        register_method("CATHODE")
