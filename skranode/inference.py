@@ -48,7 +48,9 @@ __all__ = [
     "W_START",
     "WProfile",
     "cross_fit_start",
+    "mixture_profile",
     "profile_intervals",
+    "profile_notes",
     "w_cross_fit",
     "w_profile",
 ]
@@ -61,6 +63,11 @@ W_START = 0.002
 #: intervals of one parameter (Wilks): chi2_1 quantiles halved.
 DROP_68 = 0.5
 DROP_95 = 0.5 * 3.841458820694124
+
+#: Drop that bounds the one-sided 95 % CL upper limit on ``w`` (the statistic
+#: ``q_w`` of Cowan, Cranmer, Gross & Vitells, arXiv:1007.1727: ``2 drop`` is
+#: the 90 % quantile of chi2_1, i.e. 1.645 squared).
+DROP_UL95 = 0.5 * 2.705543454095404
 
 
 # ----------------------------------------------------------------------- the math
@@ -193,6 +200,12 @@ class WProfile:
     log_ratio : ndarray of shape (n_samples,) or None
         :func:`w_cross_fit` only: held-out ``log p_S - log p_B`` of every
         event, in the order of ``X`` (None for :func:`w_profile`).
+    upper_limit_95 : float or None
+        One-sided 95 % CL upper limit on ``w``: where ``2 (LL(w_hat) - LL(w))``
+        reaches 2.71 above ``w_hat`` (from ``w = 0`` when ``w_hat = 0``).
+        Like the intervals it is statistical only, given p_S and p_B.
+    w_max : float or None
+        Largest ``w`` considered (``w_hat`` and the intervals are cut there).
     """
 
     w_grid: np.ndarray
@@ -207,6 +220,8 @@ class WProfile:
     loglik_zero: float
     estimators: list = field(default_factory=list, repr=False)
     log_ratio: np.ndarray = field(default=None, repr=False)
+    upper_limit_95: float = None
+    w_max: float = None
 
     def covers(self, w, level=95):
         """Whether the ``level`` (68 or 95) % interval contains ``w``."""
@@ -456,7 +471,9 @@ def w_profile(
     n_eval = int(sum(len(test) for _, test in splits))
     w_all = np.r_[0.0, grid]
     delta = np.r_[0.0, excess]
-    w_hat, delta_max, (i68, i95) = profile_intervals(w_all, delta)
+    w_hat, delta_max, (i68, i95, ul) = profile_intervals(
+        w_all, delta, drops=(DROP_68, DROP_95, DROP_UL95)
+    )
     return WProfile(
         w_grid=w_all,
         delta_loglik=delta,
@@ -469,6 +486,8 @@ def w_profile(
         n_eval=n_eval,
         loglik_zero=float(ll_zero),
         estimators=estimators,
+        upper_limit_95=float(ul[1]),
+        w_max=float(w_all[-1]),
     )
 
 
@@ -683,12 +702,51 @@ def w_cross_fit(
         log_pb = _background_log_density(fold_results[0][0], X, m, test)
         log_ratio[test] = log_mean_exp([log_ps for _, log_ps in fold_results]) - log_pb
         ll_zero += float(np.sum(log_pb))
+    profile = mixture_profile(log_ratio, w_max=w_max, loglik_zero=ll_zero)
+    profile.estimators = [est for est, _ in results]
+    return profile
+
+
+def mixture_profile(log_ratio, *, w_max=0.5, loglik_zero=0.0):
+    """The likelihood of ``w`` from held-out ``log p_S / p_B`` of every event.
+
+    With p_S and p_B fixed (trained on other events), the mixture
+    log-likelihood ``LL(w) - LL(0) = sum_i log(1 - w + w r_i)`` is concave in
+    ``w``: this finds its maximum, the 68 % and 95 % intervals, the one-sided
+    95 % CL upper limit and the significance of ``w > 0``, all from the exact
+    function (no grid). :func:`w_cross_fit` uses it; so does a scan, whose
+    fold models give the ratios.
+
+    Parameters
+    ----------
+    log_ratio : array-like of shape (n_samples,)
+        ``log p_S - log p_B`` of each event, from models that did not train on it.
+    w_max : float in (0, 1), default=0.5
+        Largest ``w`` considered.
+    loglik_zero : float, default=0.0
+        ``sum log p_B`` of the events, stored as ``loglik_zero``.
+
+    Returns
+    -------
+    profile : WProfile
+        With ``log_ratio`` and ``upper_limit_95`` set and no ``estimators``.
+
+    Raises
+    ------
+    ValueError
+        If a ratio is not finite or ``w_max`` is not in (0, 1).
+    """
+    log_ratio = np.asarray(log_ratio, dtype=np.float64).reshape(-1)
+    if not (isinstance(w_max, numbers.Real) and 0 < w_max < 1):
+        raise ValueError(f"w_max must be in (0, 1); got {w_max!r}.")
+    if log_ratio.size == 0:
+        raise ValueError("log_ratio holds no event.")
     if not np.all(np.isfinite(log_ratio)):
         raise ValueError(
             "log p_S - log p_B is not finite for some held-out events (a density of 0 or inf)."
         )
     ll = _HeldOutMixture(log_ratio)
-    w_hat, ll_max, intervals = ll.summary(w_max)
+    w_hat, ll_max, intervals = ll.summary(w_max, drops=(DROP_68, DROP_95, DROP_UL95))
     _warn_on_dominant_events(log_ratio, w_hat, ll_max)
     top = min(w_max, max(2.5 * intervals[1][1], 1e-3))
     grid = np.linspace(0.0, top, 201)
@@ -702,8 +760,54 @@ def w_cross_fit(
         interval_68=intervals[0],
         interval_95=intervals[1],
         significance=math.sqrt(max(0.0, 2.0 * ll_max)),
-        n_eval=n,
-        loglik_zero=ll_zero,
-        estimators=[est for est, _ in results],
+        n_eval=int(log_ratio.size),
+        loglik_zero=float(loglik_zero),
         log_ratio=log_ratio,
+        upper_limit_95=float(intervals[2][1]),
+        w_max=float(w_max),
     )
+
+
+def profile_notes(profile):
+    """Edge cases of a w likelihood that make its numbers need a caveat.
+
+    Parameters
+    ----------
+    profile : WProfile
+        From :func:`w_cross_fit` or :func:`mixture_profile`.
+
+    Returns
+    -------
+    notes : list of str
+        One sentence per problem found (empty when none): ``w_hat`` at 0 or at
+        ``w_max``, an interval cut at ``w_max``, a likelihood ratio dominated by
+        a few events (more than :data:`MAX_EVENT_GAIN` nats each, or the top 5
+        events giving more than half of ``LL(w_hat) - LL(0)``).
+    """
+    notes = []
+    w_max = profile.w_max
+    if w_max is not None and profile.w_hat >= w_max:
+        notes.append(
+            f"w_hat is at the largest w considered ({w_max:g}): the likelihood still rises "
+            "there, which a small signal does not do; the background model is off"
+        )
+    elif w_max is not None and profile.interval_95[1] >= w_max:
+        notes.append(f"the 95 % interval is cut at the largest w considered ({w_max:g})")
+    if profile.w_hat == 0:
+        notes.append("w_hat is 0: no excess; quote the upper limit")
+    if profile.log_ratio is not None and profile.w_hat > 0 and profile.delta_loglik_max > 0:
+        w_hat = profile.w_hat
+        gain = np.logaddexp(math.log1p(-w_hat), math.log(w_hat) + profile.log_ratio)
+        n_big = int(np.sum(gain > MAX_EVENT_GAIN))
+        top5 = float(np.sort(gain)[-5:].sum()) / profile.delta_loglik_max
+        if n_big:
+            notes.append(
+                f"{n_big} event(s) each add more than {MAX_EVENT_GAIN:g} nats to the "
+                "likelihood ratio: the background model gives them almost no density"
+            )
+        elif top5 > 0.5 and profile.significance > 2:
+            notes.append(
+                f"the 5 most signal-like events give {100 * min(top5, 1):.0f} % of the "
+                "likelihood ratio: the significance rests on a handful of events"
+            )
+    return notes

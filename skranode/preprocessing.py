@@ -25,8 +25,13 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Fraction of the fitted range added on each side before the logit.
     out_of_range : {'clip', 'nan', 'error'}, default='clip'
         What happens to a value outside the widened range at transform time. The
-        event is never dropped: ``'clip'`` moves it onto the edge of the range
-        (so its transformed value and density are those of the edge), ``'nan'``
+        event is never dropped: ``'clip'`` moves every value beyond half of the
+        margin onto that point, half-way between the fitted range and the edge
+        of the widened one (so its transformed value and density stay those of
+        an event just outside the training range: about 4.6 in logit units for
+        the default margin, never the logit's pole, where a value clipped onto
+        the very edge would get a log-density some 36 nats per feature too
+        large), ``'nan'``
         returns NaN for it, ``'error'`` raises a ValueError naming how many events
         are outside.
 
@@ -115,11 +120,13 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     "(widened by margin); refit on data covering them, raise margin, or "
                     "use out_of_range='clip'."
                 )
-            if self.out_of_range == "clip":
-                tiny = np.finfo(np.float64).eps
-                u = np.clip(u, tiny, 1.0 - tiny)
-            else:
+            if self.out_of_range != "clip":
                 u = np.where(outside, np.nan, u)
+        if self.out_of_range == "clip":
+            # half-way into the margin: the training values start at
+            # margin / (1 + 2 margin) and are never moved
+            inner = 0.5 * float(self.margin) / (1.0 + 2.0 * float(self.margin))
+            u = np.clip(u, inner, 1.0 - inner)
         return u
 
     def transform(self, X):

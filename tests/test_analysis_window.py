@@ -42,6 +42,12 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     assert res["max_sic"][name] <= 1.5  # a constant score cannot enrich signal
     assert res["max_sic"]["R-ANODE (learned w)"] > 2
     assert 0 <= res["w_hat"] < 0.5 and result.profile is not None
+    # the headline significance is the k-fold bump hunt; the likelihood ratio of w
+    # is kept, labelled statistical only; the caveats are in the results
+    assert res["significance"] > 3 and "bump_hunt" in res  # S/sqrt(B) about 7 planted
+    assert res["significance_likelihood_ratio"] >= 0
+    assert res["w_hat"] <= res["w_upper_limit_95"] <= res["w_interval_95"][1]
+    assert isinstance(res["notes"], list)
     assert result.window.bounds == (3.3, 3.7)
 
 

@@ -1,0 +1,280 @@
+"""The sliding-window scan: windows, resonance fit, k-fold scoring, LEE, resume, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from skranode.datasets import FEATURE_NAMES, make_lhco_like
+from skranode.inference import mixture_profile, profile_notes
+from skranode.mass_spectrum import fit_resonance
+from skranode.mass_window import MassWindow
+from skranode.scan import scan_spectrum, scan_window, sliding_windows
+
+FEATS = list(FEATURE_NAMES)
+
+
+# ------------------------------------------------------------------- windows
+def test_sliding_windows_fixed_and_relative():
+    wins = sliding_windows((3.0, 4.0), width=0.4, step=0.2, sideband_width=0.3)
+    assert [w.bounds for w in wins] == [(3.0, 3.4), (3.2, 3.6), (3.4, 3.8), (3.6, 4.0)]
+    assert wins[0].sideband == (2.7, 3.7)
+    rel = sliding_windows((3.0, 5.0), width=0.1, step=0.1, sideband_width=0.1, relative=True)
+    widths = np.array([w.width for w in rel])
+    np.testing.assert_allclose(widths, 0.1 * np.array([w.low for w in rel]), rtol=1e-8)
+    assert rel[-1].high <= 5.0 + 1e-9
+    np.testing.assert_allclose([b.low for b in rel[1:]], [a.high for a in rel[:-1]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(mass_range=(3000.0, 5000.0)), "GeV"),
+        (dict(mass_range=(3.0, 5.0), step=0.0), "zero step"),
+        (dict(mass_range=(3.0, 5.0), width=-0.1), "width must be a positive"),
+        (dict(mass_range=(3.0, 3.2), width=0.4), "narrower than one window"),
+        (dict(mass_range=(3.0, 5.0), width=1.5, relative=True), "fraction"),
+    ],
+)
+def test_sliding_windows_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sliding_windows(**kwargs)
+
+
+# ------------------------------------------------------------ resonance fit
+def _dijet_masses(rng, n, lo=3.0, hi=4.6):
+    m = 2.8 * (1.0 + rng.pareto(7.0, size=4 * n))
+    return m[(m >= lo) & (m < hi)][:n]
+
+
+def test_fit_resonance_null_is_standard_normal_and_peak_is_found():
+    rng = np.random.default_rng(0)
+    z = np.array(
+        [
+            fit_resonance(
+                _dijet_masses(rng, 2000), mass=3.8, width=0.19, mass_range=(3.0, 4.6), n_params=3
+            ).significance
+            for _ in range(60)
+        ]
+    )
+    # a one-parameter likelihood ratio: standard normal under the null
+    assert abs(z.mean()) < 0.4
+    assert 0.7 < z.std() < 1.3
+    assert np.mean(z > 2.5) <= 0.05
+    m = np.r_[_dijet_masses(rng, 2000), rng.normal(3.8, 0.19, 250)]
+    fit = fit_resonance(m, mass=3.8, width=0.19, mass_range=(3.0, 4.6), n_params=3)
+    assert fit.significance > 4
+    assert abs(fit.n_signal - 250) < 3 * fit.n_signal_std
+
+
+def test_fit_resonance_deficit_is_negative_and_errors_are_clear():
+    rng = np.random.default_rng(1)
+    m = _dijet_masses(rng, 3000)
+    keep = ~((m > 3.7) & (m < 3.9) & (rng.random(m.size) < 0.4))
+    assert fit_resonance(m[keep], mass=3.8, width=0.1, mass_range=(3.0, 4.6)).significance < -2
+    with pytest.raises(ValueError, match="width"):
+        fit_resonance(m, mass=3.8, width=0.0, mass_range=(3.0, 4.6))
+    with pytest.raises(ValueError, match="GeV"):
+        fit_resonance(m * 1000, mass=3800, width=100, mass_range=(3000, 4600))
+    with pytest.raises(ValueError, match="Only"):
+        fit_resonance(m[:10], mass=3.8, width=0.1, mass_range=(3.0, 4.6))
+
+
+# ------------------------------------------------- w from held-out ratios
+def _mixture_log_ratios(rng, n, w):
+    """Exact log p_S / p_B of a 1-D mixture: p_B = N(0, 1), p_S = N(2.5, 0.3)."""
+    is_signal = rng.random(n) < w
+    x = np.where(is_signal, rng.normal(2.5, 0.3, n), rng.normal(0.0, 1.0, n))
+    return norm.logpdf(x, 2.5, 0.3) - norm.logpdf(x, 0.0, 1.0)
+
+
+def test_mixture_profile_intervals_and_upper_limits_cover():
+    rng = np.random.default_rng(2)
+    w_true = 0.01
+    covered, above, above_null = [], [], []
+    for _ in range(300):
+        prof = mixture_profile(_mixture_log_ratios(rng, 4000, w_true))
+        covered.append(prof.covers(w_true))
+        above.append(prof.upper_limit_95 >= w_true)
+        assert prof.w_hat <= prof.upper_limit_95 <= prof.interval_95[1] + 1e-12
+    for _ in range(300):
+        null = mixture_profile(_mixture_log_ratios(rng, 4000, 0.0))
+        above_null.append(null.interval_95[0] == 0.0)
+    assert 0.91 <= np.mean(covered) <= 0.99
+    assert np.mean(above) >= 0.93
+    # under the null the two-sided 95 % interval reaches 0 in >= 95 % of cases
+    assert np.mean(above_null) >= 0.93
+
+
+def test_profile_notes_flag_edge_cases():
+    rng = np.random.default_rng(3)
+    null = mixture_profile(_mixture_log_ratios(rng, 2000, 0.0) - 5.0)
+    assert null.w_hat == 0 and any("upper limit" in n for n in profile_notes(null))
+    pinned = mixture_profile(np.full(500, 3.0))  # every event signal-like
+    assert pinned.w_hat == 0.5
+    assert any("largest w" in n for n in profile_notes(pinned))
+    log_ratio = np.r_[np.zeros(2000), [60.0]]
+    with pytest.warns(UserWarning, match="add more than"):
+        spike = mixture_profile(log_ratio)
+    assert any("almost no density" in n for n in profile_notes(spike))
+
+
+# ------------------------------------------------------------------ the scan
+@pytest.fixture(scope="module")
+def small_spectrum():
+    df = make_lhco_like(n_background=60_000, n_signal=0, random_state=0)
+    return df[FEATS].to_numpy(), df["mjj"].to_numpy()
+
+
+def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, monkeypatch):
+    from skranode.anode import ResidualANODE
+    from skranode.sideband import SidebandDensity
+
+    X, m = small_spectrum
+    trained, scored = {}, []
+    fit_ranode, fit_bkg = ResidualANODE.fit, SidebandDensity.fit
+    sig_ld, bkg_ld = ResidualANODE.signal_log_density, ResidualANODE.background_log_density
+
+    def rows(A):
+        return {tuple(r) for r in np.round(np.asarray(A, dtype=float), 12)}
+
+    def spy_bkg(self, A, mass=None):
+        trained[id(self)] = rows(A)
+        return fit_bkg(self, A, mass)
+
+    def spy_ranode(self, A, mass=None):
+        trained[id(self)] = rows(A)
+        return fit_ranode(self, A, mass)
+
+    def spy_sig(self, A, mass=None):
+        scored.append((id(self), id(self.background), rows(A)))
+        return sig_ld(self, A, mass)
+
+    monkeypatch.setattr(SidebandDensity, "fit", spy_bkg)
+    monkeypatch.setattr(ResidualANODE, "fit", spy_ranode)
+    monkeypatch.setattr(ResidualANODE, "signal_log_density", spy_sig)
+    monkeypatch.setattr(ResidualANODE, "background_log_density", bkg_ld)
+    window = MassWindow(3.3, 3.7, 3.0, 4.0)
+    res = scan_window(X, m, window, preset="fast", n_folds=3, min_sideband=100, random_state=0)
+    assert res.summary["skipped"] is None
+    assert len(scored) == 3
+    all_scored = set()
+    for model, background, events in scored:
+        assert not events & trained[model], "a signal model scored an event it trained on"
+        assert not events & trained[background], "a background scored an event it trained on"
+        assert not events & all_scored
+        all_scored |= events
+    assert len(all_scored) == res.summary["n_events"] == res.scores.size
+
+
+def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
+    X, m = small_spectrum
+    windows = [
+        MassWindow(3.3, 3.7, 2.9, 4.1),
+        MassWindow(3.5, 3.9, 3.1, 4.3),
+        MassWindow(7.5, 7.9, 7.1, 8.3),  # beyond the data
+        MassWindow(5.5, 5.9, 5.1, 6.3),  # too few events
+    ]
+    kwargs = dict(
+        windows=windows, preset="fast", min_sideband=100, n_bootstrap=20, n_pseudo=20_000,
+        cache_dir=tmp_path, random_state=1,
+    )
+    res = scan_spectrum(X, m, **kwargs)
+    assert len(res.windows) == 4
+    assert "outside the data" in res.windows[2]["skipped"]
+    assert "signal-region events" in res.windows[3]["skipped"]
+    table = res.table
+    assert list(table["low"]) == [3.3, 3.5, 7.5, 5.5]
+    assert np.isfinite(table.loc[:1, "local_significance"]).all()
+    assert table.loc[2:, "local_significance"].isna().all()
+    assert res.best_window in (0, 1)
+    assert 0 < res.global_p_value <= 1
+    # the global p-value is at least the local one and at most Bonferroni (2 windows)
+    p_local = min(w["local_p_value"] for w in res.windows[:2])
+    assert p_local - 1e-3 <= res.global_p_value <= min(1, 2 * p_local) + 1e-2
+    json.dumps(res.to_dict())  # plain Python
+    again = scan_spectrum(X, m, **kwargs)
+    assert all(w.get("cached") for w in again.windows[:2])
+    for a, b in zip(res.windows[:2], again.windows[:2], strict=True):
+        assert a["local_significance"] == b["local_significance"]
+        assert a["w_hat"] == b["w_hat"]
+    np.testing.assert_array_equal(res.details[0].scores, again.details[0].scores)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda X, m: (X, m * 1000), "GeV"),
+        (lambda X, m: (X, (m > 3.5).astype(float)), "labels"),
+        (lambda X, m: (np.where(np.arange(len(m))[:, None] == 5, np.nan, X), m), "NaN"),
+        (lambda X, m: (X, m[:-1]), "entries"),
+    ],
+)
+def test_scan_rejects_valid_looking_wrong_input(small_spectrum, change, match):
+    X, m = change(*small_spectrum)
+    with pytest.raises(ValueError, match=match):
+        scan_spectrum(X, m, windows=[MassWindow(3.3, 3.7, 2.9, 4.1)], preset="fast")
+
+
+def test_scan_cli_writes_results_json(tmp_path):
+    from skranode.cli import main
+
+    out = tmp_path / "scan"
+    main([
+        "scan", "--preset", "fast", "--n-background", "40000", "--n-signal", "100",
+        "--mass-range", "3.2", "3.8", "--step", "0.2", "--output", str(out), "--quiet",
+        "--threads", "1",
+    ])
+    res = json.loads((out / "results.json").read_text())
+    for key in ("global_significance", "global_p_value", "best_window", "windows", "notes"):
+        assert key in res
+    win = res["windows"][res["best_window"]]
+    for key in (
+        "signal_region", "n_events", "w_hat", "w_interval_95", "w_upper_limit_95",
+        "local_significance", "local_p_value", "n_signal_upper_limit_95",
+    ):
+        assert key in win
+    assert set(res["plots"]) >= {"local_p_values.png", "signal_fraction.png"}
+    assert all((out / name).exists() for name in res["plots"])
+
+
+def test_logit_scaler_clip_stays_off_the_pole():
+    """An event far outside the training range gets the density of the range's edge
+    region, not the logit pole's (it once gave one LHCO event log p_S / p_B = 1.5e6)."""
+    from skranode.preprocessing import LogitScaler
+
+    rng = np.random.default_rng(0)
+    scaler = LogitScaler().fit(rng.uniform(0, 1, size=(1000, 2)))
+    far = np.array([[50.0, -50.0], [1.0 + 1e-9, 0.5]])
+    Y = scaler.transform(far)
+    assert np.all(np.abs(Y[0]) < 5) and abs(Y[1, 0]) < 5
+    edge = scaler.log_abs_det_jacobian(np.array([[1.0, 0.0]]))[0]  # both at the range edge
+    assert scaler.log_abs_det_jacobian(far)[0] - edge < 2 * 1.5
+    # the training values are untouched: the round trip is exact
+    X = rng.uniform(0, 1, size=(50, 2))
+    np.testing.assert_allclose(scaler.inverse_transform(scaler.transform(X)), X, atol=1e-12)
+
+
+def test_scan_on_a_dask_cluster_matches_the_local_run(small_spectrum):
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    X, m = small_spectrum
+    kwargs = dict(
+        windows=[MassWindow(3.3, 3.7, 2.9, 4.1), MassWindow(3.5, 3.9, 3.1, 4.3)],
+        preset="fast", min_sideband=100, n_bootstrap=10, n_pseudo=10_000, random_state=2,
+    )
+    local = scan_spectrum(X, m, **kwargs)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    )
+    try:
+        with distributed.Client(cluster), joblib.parallel_config(backend="dask"):
+            remote = scan_spectrum(X, m, n_jobs=-1, **kwargs)
+    finally:
+        cluster.close()
+    for k in (0, 1):
+        np.testing.assert_array_equal(local.details[k].scores, remote.details[k].scores)
+    assert local.global_p_value == remote.global_p_value
