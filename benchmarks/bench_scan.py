@@ -26,40 +26,11 @@ the whole spectrum, and logs its local and global significance.
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
-
-
-def _environment():
-    import torch
-
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    flags = " ".join(
-                        x for x in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if x in have
-                    )
-                    break
-    except OSError:
-        pass
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU flags "
-        f"[{flags}], torch {torch.__version__}, torch threads {torch.get_num_threads()}"
-    )
-
-
-def _seeds(text):
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(v) for v in text.split(",")]
+from _common import environment, parse_seeds
 
 
 def _bumphunter(mjj, mass_range, seed):
@@ -200,7 +171,7 @@ def speed(args):
     from skranode.scan import scan_spectrum, sliding_windows
     from skranode.scan_job import make_scan_data
 
-    print(_environment())
+    print(environment())
     df = make_scan_data(n_background=args.n_background, n_signal=1200, seed=0)
     windows = sliding_windows(tuple(args.mass_range), width=args.width, step=args.step,
                               sideband_width=args.sideband_width)
@@ -233,7 +204,7 @@ def closure(args):
     from skranode.datasets import FEATURE_NAMES, make_lhco_like
     from skranode.scan import SCAN_PRESETS, sliding_windows, window_background
 
-    print(_environment())
+    print(environment())
     feats = list(FEATURE_NAMES)
     df = make_lhco_like(n_background=args.n_background, n_signal=0, random_state=7)
     truth = make_lhco_like(n_background=args.n_background, n_signal=0, random_state=8)
@@ -295,8 +266,8 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    print(_environment(), file=sys.stderr)
-    for seed in _seeds(args.seeds):
+    print(environment(), file=sys.stderr)
+    for seed in parse_seeds(args.seeds):
         out = run_one(seed, args)
         with open(args.log, "a") as f:
             f.write(json.dumps(out) + "\n")

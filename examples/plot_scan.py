@@ -38,12 +38,14 @@ result = scan_spectrum(
 )
 
 # %%
-# One row per window: the statistical-only likelihood-ratio significance of
-# the signal fraction (it takes the learned background as exact) next to the
-# bump-hunt local significance, which does not.
+# One row per window: the signal fraction with its upper limit and the
+# background-model uncertainty (``w_std_background``: the spread over the fold
+# backgrounds and the spurious signal of the sidebands), the statistical-only
+# likelihood-ratio significance (it takes the learned background as exact),
+# and the bump-hunt local significance, the number to quote.
 columns = [
-    "low", "high", "n_sr_events", "w_hat", "w_upper_limit_95",
-    "significance_likelihood_ratio", "local_significance", "s_over_sqrt_b_true",
+    "low", "high", "n_sr_events", "w_hat", "w_upper_limit_95", "w_std_background",
+    "significance_likelihood_ratio_statistical", "local_significance", "s_over_sqrt_b_true",
 ]
 print(result.table[columns].to_string(index=False))
 print(

@@ -688,7 +688,7 @@ def plot_signal_fraction_scan(windows, *, ax=None):
         ax.plot(centres, true, "x:", color="tab:blue", label="true w")
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_xlabel("signal-region centre $m_{jj}$ [TeV]")
-    ax.set_ylabel("signal fraction $w$ (statistical only)")
+    ax.set_ylabel("signal fraction $w$")
     ax.legend(fontsize=8)
     return _figure_of(ax)
 

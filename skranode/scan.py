@@ -59,6 +59,7 @@ from scipy.stats import norm
 from sklearn.model_selection import KFold
 
 from skranode.mass_window import MassWindow, check_interval
+from skranode.utils._math import log_mean_exp
 
 __all__ = [
     "SCAN_PRESETS",
@@ -196,12 +197,22 @@ class WindowResult:
         The held-out likelihood of ``w`` (None for a skipped window).
     signal_samples : ndarray of shape (n, n_features) or None
         Events drawn from one fold's learned signal model at signal-region masses.
+    backgrounds : list of SidebandDensity
+        The fold background models (empty for a skipped window or one read
+        from a scan's cache). None trained on a signal-region event, so each
+        is a background template for all of them.
+    templates : ndarray of shape (n_folds, n_sr_events) or None
+        ``log p_S - log p_B,j`` of the signal-region events under each fold's
+        background ``j`` (the input of
+        :func:`~skranode.inference.with_background_spread`).
     """
 
     summary: dict
     scores: np.ndarray = field(default=None, repr=False)
     profile: object = field(default=None, repr=False)
     signal_samples: np.ndarray = field(default=None, repr=False)
+    backgrounds: list = field(default_factory=list, repr=False)
+    templates: np.ndarray = field(default=None, repr=False)
 
 
 def _round(value, digits=5):
@@ -291,6 +302,7 @@ def scan_window(
     min_signal_region=200,
     min_sideband=500,
     labels=None,
+    w_start=None,
     device="cpu",
     random_state=0,
 ):
@@ -322,6 +334,13 @@ def scan_window(
     labels : ndarray of shape (n_events,) or None, default=None
         Truth (1 signal), used only to report ``n_signal_true`` and
         ``s_over_sqrt_b_true``.
+    w_start : float or None, default=None
+        Initial ``w`` of the fold models' learned signal fraction. None
+        (truth-free) fits one learned-w R-ANODE from
+        :data:`~skranode.inference.W_START` on the first fold's training
+        events and starts every fold at half its ``w_``
+        (:func:`~skranode.inference.cross_fit_start`, the main job's rule): fold
+        models started far below the truth give a ``w_hat`` about half of it.
     device : str, default='cpu'
         Torch device of the flows.
     random_state : int, default=0
@@ -330,9 +349,31 @@ def scan_window(
     Returns
     -------
     result : WindowResult
+
+    Notes
+    -----
+    The signal-region events train no background model, so every fold's
+    background is a valid template for them: ``w_hat`` is the maximum of the
+    held-out likelihood with each event's signal density (from the fold
+    model that did not see it) over the average of the fold backgrounds, and
+    the spread of ``w_hat`` over the single backgrounds, with the *spurious
+    signal* added in quadrature, is the background-model uncertainty
+    (:func:`~skranode.inference.with_background_spread`). The spurious signal
+    is ``w_hat`` of the same likelihood on the held-out *sideband* events
+    (``w_hat_sideband``, a truth-free control: without signal leaking into the
+    sidebands it measures how much background mismodelling the signal model
+    takes for signal; leaked signal makes it larger, the interval wider). The anomaly score of
+    the cut uses each event's own fold background, as the sideband events
+    trained the other folds' backgrounds.
     """
     from skranode.anode import ResidualANODE, default_signal_flow
-    from skranode.inference import W_START, mixture_profile, profile_notes
+    from skranode.inference import (
+        W_START,
+        cross_fit_start,
+        mixture_profile,
+        profile_notes,
+        with_background_spread,
+    )
     from skranode.mass_spectrum import fit_resonance
 
     start = time.perf_counter()
@@ -371,10 +412,9 @@ def scan_window(
             "each): the window is too close to the edge of the data",
         )
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=k + 1)
-    folds = KFold(k, shuffle=True, random_state=int(seeds[0])).split(features)
+    folds = list(KFold(k, shuffle=True, random_state=int(seeds[0])).split(features))
     scores = np.empty(mass.size)
-    w_learned, sideband_ll = [], []
-    ranode = None
+    w_learned, sideband_ll, backgrounds, ranodes = [], [], [], []
     for fold, (train, test) in enumerate(folds):
         seed = int(seeds[fold + 1])
         background = window_background(
@@ -384,21 +424,52 @@ def scan_window(
         signal_flow = default_signal_flow().set_params(**cfg["signal_flow"], device=device)
         batch = int(np.clip(train_sr.size // _MIN_STEPS_PER_EPOCH, 64, signal_flow.batch_size))
         signal_flow.set_params(batch_size=batch)
+        if w_start is None:
+            first = ResidualANODE(
+                background, w=W_START, learn_w=True, flow=signal_flow, random_state=seed
+            ).fit(features[train_sr], mass[train_sr])
+            w_start = cross_fit_start(first.w_)
         ranode = ResidualANODE(
-            background, w=W_START, learn_w=True, flow=signal_flow, random_state=seed
+            background, w=w_start, learn_w=True, flow=signal_flow, random_state=seed
         ).fit(features[train_sr], mass[train_sr])
         scores[test] = _window_score(ranode, features[test], mass[test], window)
         w_learned.append(ranode.w_)
         test_sb = test[~sr[test]]
         held_out = background.score_samples(features[test_sb], mass[test_sb])
         sideband_ll.append(float(np.mean(held_out)))
+        backgrounds.append(background)
+        ranodes.append(ranode)
     if not np.all(np.isfinite(scores)):
         n_bad = int((~np.isfinite(scores)).sum())
         return _skipped(summary, f"{n_bad} events got a non-finite score")
+    # every background is a template for the signal-region events (none trained on them)
+    sr_index = np.flatnonzero(sr)
+    position = np.empty(mass.size, dtype=np.intp)
+    position[sr_index] = np.arange(sr_index.size)
+    log_ps = np.empty(sr_index.size)
+    log_pb = np.empty((k, sr_index.size))
+    for fold, (_, test) in enumerate(folds):
+        te = test[sr[test]]
+        log_ps[position[te]] = scores[te] + backgrounds[fold].score_samples(features[te], mass[te])
+        for j, other in enumerate(backgrounds):
+            log_pb[j, position[te]] = other.score_samples(features[te], mass[te])
+    templates = log_ps - log_pb
+    finite = bool(np.all(np.isfinite(templates)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # profile_notes reports the dominant events
-        profile = mixture_profile(scores[sr], w_max=w_max)
+        # the spurious signal: the same likelihood on the held-out sideband events
+        control = mixture_profile(scores[~sr], w_max=w_max)
+        if finite:
+            profile = mixture_profile(log_ps - log_mean_exp(log_pb, axis=0), w_max=w_max)
+            profile = with_background_spread(profile, templates, spurious=control.w_hat)
+        else:
+            profile = mixture_profile(scores[sr], w_max=w_max)
     notes = profile_notes(profile)
+    if not finite:
+        notes.append(
+            "a fold background gives some signal-region event no density: the w interval, "
+            "upper limit and likelihood-ratio significance are statistical only"
+        )
     sideband = ~sr
     threshold = float(np.quantile(scores[sideband], 1.0 - efficiency, method="higher"))
     selected = scores >= threshold
@@ -415,7 +486,7 @@ def scan_window(
     n_sr = int(sr.sum())
     rng = np.random.default_rng(int(seeds[-1]))
     at = rng.choice(mass[sr], 2000)
-    drawn, _ = ranode.sample(2000, m=at, random_state=int(seeds[-1]))
+    drawn, _ = ranodes[-1].sample(2000, m=at, random_state=int(seeds[-1]))
     z_local = float(bump.significance)
     if int(selected[sr].sum()) < 20:
         notes.append(
@@ -429,6 +500,16 @@ def scan_window(
         w_upper_limit_95=_round(profile.upper_limit_95, 6),
         n_signal_upper_limit_95=_round(profile.upper_limit_95 * n_sr, 1),
         significance_likelihood_ratio=_round(profile.significance, 3),
+        w_std_background=_round(profile.w_std_background, 6),
+        w_interval_95_statistical=_round(profile.interval_95_statistical, 6),
+        w_upper_limit_95_statistical=_round(profile.upper_limit_95_statistical, 6),
+        significance_likelihood_ratio_statistical=_round(profile.significance_statistical, 3),
+        w_std_templates=_round(
+            None if profile.w_hat_templates is None else np.std(profile.w_hat_templates, ddof=1), 6
+        ),
+        w_hat_sideband=_round(control.w_hat, 6),
+        significance_likelihood_ratio_sideband=_round(control.significance, 3),
+        w_start=_round(w_start, 6),
         local_significance=_round(z_local, 3),
         local_p_value=float(norm.sf(z_local)),
         bump_hunt=dict(
@@ -447,7 +528,14 @@ def scan_window(
         skipped=None,
         notes=notes,
     )
-    return WindowResult(summary, scores=scores, profile=profile, signal_samples=drawn)
+    return WindowResult(
+        summary,
+        scores=scores,
+        profile=profile,
+        signal_samples=drawn,
+        backgrounds=backgrounds,
+        templates=templates if finite else None,
+    )
 
 
 @dataclass
@@ -500,7 +588,10 @@ class ScanResult:
                 "w_hat",
                 "w_upper_limit_95",
                 "n_signal_upper_limit_95",
+                "w_std_background",
+                "w_hat_sideband",
                 "significance_likelihood_ratio",
+                "significance_likelihood_ratio_statistical",
                 "local_significance",
                 "local_p_value",
                 "n_signal_true",
@@ -558,6 +649,10 @@ def _check_events(X, m):
     return X, mass, names
 
 
+#: Bumped when a cached window's content changes meaning (old caches are not reused).
+_CACHE_VERSION = 3
+
+
 def _fingerprint(*arrays, config):
     digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode())
     for a in arrays:
@@ -572,12 +667,15 @@ def _run_window(features, mass, labels, window, kwargs, threads, cache):
         summary = json.loads(path.with_suffix(".json").read_text())
         if summary.get("skipped"):
             return WindowResult(summary)
-        from skranode.inference import mixture_profile
+        from skranode.inference import mixture_profile, with_background_spread
 
         arrays = np.load(path.with_suffix(".npz"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             profile = mixture_profile(arrays["log_ratio"], w_max=kwargs["w_max"])
+            if "templates" in arrays.files:
+                spurious = summary.get("w_hat_sideband") or 0.0
+                profile = with_background_spread(profile, arrays["templates"], spurious=spurious)
         summary["cached"] = True
         return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
     if threads is not None:
@@ -585,6 +683,7 @@ def _run_window(features, mass, labels, window, kwargs, threads, cache):
 
         torch.set_num_threads(threads)
     result = scan_window(features, mass, window, labels=labels, **kwargs)
+    result.backgrounds = []  # not sent back from the worker: the scan does not use them
     if cache is not None:
         path = Path(cache)
         if result.scores is not None:
@@ -594,6 +693,7 @@ def _run_window(features, mass, labels, window, kwargs, threads, cache):
                 scores=result.scores,
                 log_ratio=result.profile.log_ratio,
                 signal_samples=result.signal_samples,
+                **({"templates": result.templates} if result.templates is not None else {}),
             )
             tmp.replace(path.with_suffix(".npz"))
         # the summary last: a window counts as done only once both files are complete
@@ -796,7 +896,12 @@ def scan_spectrum(
         index = np.flatnonzero(clipped.in_range(mass))
         cache = None
         if cache_dir is not None:
-            config = dict(kwargs, window=[*clipped.bounds, *clipped.sideband], seed=int(seeds[k]))
+            config = dict(
+                kwargs,
+                version=_CACHE_VERSION,
+                window=[*clipped.bounds, *clipped.sideband],
+                seed=int(seeds[k]),
+            )
             key = _fingerprint(features[index], mass[index], config=config)
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             cache = str(Path(cache_dir) / f"window_{k:02d}_{key}")

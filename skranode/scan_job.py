@@ -159,8 +159,10 @@ def run_scan(
         "significance_meaning": (
             "local_significance: bump hunt in mjj after a cut on the k-fold R-ANODE score "
             "(background from the dijet fit of the selected sideband events); "
-            "significance_likelihood_ratio: held-out mixture likelihood ratio, statistical "
-            "only, valid only if the learned background density were exact; "
+            "w_interval_95, w_upper_limit_95, significance_likelihood_ratio: held-out mixture "
+            "likelihood with the spread over the fold background templates "
+            "(w_std_background) added; the *_statistical keys take the learned background "
+            "density as exact; "
             "global_significance: local_significance corrected for the look-elsewhere effect"
         ),
     }
@@ -170,6 +172,13 @@ def run_scan(
         if best is not None:
             lo, hi = scan.windows[best]["signal_region"]
             res["best_window_contains_truth"] = bool(lo <= truth_mass < hi)
+    if preset == "fast":
+        res["notes"].append(
+            "preset 'fast' is for smoke runs: its small background models are not "
+            "calibrated (the main job's fast preset put its bump hunt above 2 sigma in 3 of "
+            "22 background-only runs, benchmarks/bench_calibration.py); quote numbers of "
+            "the default preset"
+        )
     for k, win in enumerate(scan.windows):
         for note in win.get("notes", []):
             lo, hi = win["signal_region"]
@@ -206,7 +215,9 @@ def _write_plots(scan, data, out, truth_mass, feats):
     else:
         compare, label = data[in_sr][feats], "signal-region data"
     figs["best_window_signal_samples.png"] = plotting.plot_feature_comparison(
-        compare, best.signal_samples, labels=(label, "R-ANODE signal model"),
+        compare,
+        best.signal_samples,
+        labels=(label, "R-ANODE signal model"),
         feature_names=feats,
     )
     for name, fig in figs.items():
@@ -227,9 +238,19 @@ def _print_table(scan, res, out):
     cols = [
         c
         for c in (
-            "window", "low", "high", "n_sr_events", "w_hat", "w_95_low", "w_95_high",
-            "w_upper_limit_95", "significance_likelihood_ratio", "local_significance",
-            "local_p_value", "n_signal_true", "s_over_sqrt_b_true",
+            "window",
+            "low",
+            "high",
+            "n_sr_events",
+            "w_hat",
+            "w_95_low",
+            "w_95_high",
+            "w_upper_limit_95",
+            "significance_likelihood_ratio",
+            "local_significance",
+            "local_p_value",
+            "n_signal_true",
+            "s_over_sqrt_b_true",
         )
         if c in table
     ]

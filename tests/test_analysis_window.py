@@ -47,7 +47,14 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     assert res["significance"] > 3 and "bump_hunt" in res  # S/sqrt(B) about 7 planted
     assert res["significance_likelihood_ratio"] >= 0
     assert res["w_hat"] <= res["w_upper_limit_95"] <= res["w_interval_95"][1]
+    # the w numbers are the k-fold stage's, widened by the background-model part
+    lo, hi = res["w_interval_95"]
+    slo, shi = res["w_interval_95_statistical"]
+    assert lo <= slo <= res["w_hat"] <= shi <= hi
+    assert res["w_std_background"] >= max(res["w_std_templates"], res["w_hat_sideband"])
+    assert res["significance_likelihood_ratio"] <= res["significance_likelihood_ratio_statistical"]
     assert isinstance(res["notes"], list)
+    assert any("preset 'fast' is for smoke runs" in note for note in res["notes"])
     assert result.window.bounds == (3.3, 3.7)
 
 

@@ -106,7 +106,12 @@ def test_cli_run_on_signal_region_arrays(tmp_path):
     assert main(args) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(res["max_sic"]) == {"R-ANODE (learned w)", "CATHODE", "IAD"}
-    assert set(res["skipped"]) == {"sidebands", "supervised", "local significance"}
+    assert set(res["skipped"]) == {
+        "sidebands",
+        "supervised",
+        "local significance",
+        "background-model uncertainty",
+    }
     assert res["n_sr_signal"] == int(data["label"].sum())
     # a planted signal at S/B ~ 10 % is found by the idealized detector
     assert res["max_sic"]["IAD"] > 3

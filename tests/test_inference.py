@@ -1,5 +1,7 @@
 """Generator-based inference of w (w_profile) and the enhanced bump hunt."""
 
+import warnings
+
 import matplotlib
 import numpy as np
 import pytest
@@ -317,3 +319,87 @@ def test_bump_hunt_rejects_bad_input():
         enhanced_bump_hunt(score[:-1], m, signal_region=SR)
     with pytest.raises(ValueError, match="too few"):
         enhanced_bump_hunt(score, m, signal_region=SR, threshold=1e9)
+
+
+# ------------------------------------------------ background-model uncertainty
+def _tilted_templates(seed, *, w=0.02, n=20000, n_templates=3, tau=0.15):
+    """Exact signal density; backgrounds off by a normalised tilt exp(d x - d^2 / 2)."""
+    from scipy.stats import norm
+
+    from skranode.utils._math import log_mean_exp
+
+    rng = np.random.default_rng(seed)
+    n_sig = rng.binomial(n, w)
+    x = np.r_[rng.normal(0, 1, n - n_sig), rng.normal(2.5, 0.3, n_sig)]
+    log_ps = norm.logpdf(x, 2.5, 0.3)
+    d = rng.normal(0, tau, n_templates)
+    log_pb = norm.logpdf(x[None], 0, 1) + d[:, None] * x[None] - d[:, None] ** 2 / 2
+    return n_sig / n, log_ps - log_mean_exp(log_pb, axis=0), log_ps - log_pb
+
+
+def test_background_spread_restores_coverage_of_exchangeable_templates():
+    from skranode.inference import mixture_profile, with_background_spread
+
+    stat, total = [], []
+    for seed in range(200):
+        w, nominal, templates = _tilted_templates(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prof = mixture_profile(nominal)
+            wide = with_background_spread(prof, templates)
+        stat.append(prof.covers(w))
+        total.append(wide.covers(w))
+        assert wide.interval_95[0] <= prof.interval_95[0] <= prof.interval_95[1]
+        assert prof.interval_95[1] <= wide.interval_95[1]
+        assert wide.upper_limit_95 >= prof.upper_limit_95
+        assert wide.significance <= prof.significance + 1e-12
+    # measured: 0.48 statistical only, 0.95 with the spread
+    assert np.mean(stat) < 0.7
+    assert np.mean(total) >= 0.9
+
+
+def test_background_spread_formula_and_identical_templates():
+    from skranode.inference import mixture_profile, with_background_spread
+
+    w, nominal, templates = _tilted_templates(0, tau=0.3)
+    prof = mixture_profile(nominal)
+    same = with_background_spread(prof, np.stack([nominal, nominal]))
+    assert same.w_std_background == 0
+    np.testing.assert_allclose(same.interval_95, prof.interval_95)
+    assert same.significance == pytest.approx(prof.significance)
+    wide = with_background_spread(prof, templates)
+    w_hats = [mixture_profile(t).w_hat for t in templates]
+    sigma = np.std(w_hats, ddof=1)
+    assert wide.w_std_background == pytest.approx(sigma)
+    np.testing.assert_allclose(wide.w_hat_templates, w_hats, rtol=1e-6)
+    lo, hi = prof.interval_95
+    z = 1.959963984540054
+    assert wide.interval_95[1] == pytest.approx(prof.w_hat + np.hypot(hi - prof.w_hat, z * sigma))
+    expected_low = max(0.0, prof.w_hat - np.hypot(prof.w_hat - lo, z * sigma))
+    assert wide.interval_95[0] == pytest.approx(expected_low)
+    sigma_stat = prof.w_hat / prof.significance
+    assert wide.significance == pytest.approx(prof.w_hat / np.hypot(sigma_stat, sigma))
+    assert wide.interval_95_statistical == prof.interval_95
+    assert wide.significance_statistical == prof.significance
+    assert wide.w_hat == prof.w_hat
+    # a spurious-signal term adds in quadrature to the template spread
+    spur = with_background_spread(prof, templates, spurious=0.004)
+    assert spur.w_std_background == pytest.approx(np.hypot(sigma, 0.004))
+    assert spur.interval_95[1] > wide.interval_95[1]
+
+
+def test_background_spread_bad_input():
+    from skranode.inference import mixture_profile, with_background_spread
+
+    _, nominal, templates = _tilted_templates(1)
+    prof = mixture_profile(nominal)
+    with pytest.raises(ValueError, match="at least two templates"):
+        with_background_spread(prof, templates[:1])
+    with pytest.raises(ValueError, match="spurious must be"):
+        with_background_spread(prof, templates, spurious=-0.1)
+    with pytest.raises(ValueError, match="same held-out events"):
+        with_background_spread(prof, templates[:, :-1])
+    bad = templates.copy()
+    bad[0, 3] = np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        with_background_spread(prof, bad)

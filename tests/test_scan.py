@@ -140,7 +140,9 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         return {tuple(r) for r in np.round(np.asarray(A, dtype=float), 12)}
 
     def spy_bkg(self, A, mass=None):
-        trained[id(self)] = rows(A)
+        # a SidebandDensity is given all events and trains on the sideband ones only
+        side = (np.asarray(mass) < 3.3) | (np.asarray(mass) >= 3.7)
+        trained[id(self)] = rows(np.asarray(A)[side])
         return fit_bkg(self, A, mass)
 
     def spy_ranode(self, A, mass=None):
@@ -151,10 +153,18 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         scored.append((id(self), id(self.background), rows(A)))
         return sig_ld(self, A, mass)
 
+    bkg_scored = []
+    score_bkg = SidebandDensity.score_samples
+
+    def spy_bkg_score(self, A, mass=None, **kw):
+        bkg_scored.append((id(self), rows(A)))
+        return score_bkg(self, A, mass, **kw)
+
     monkeypatch.setattr(SidebandDensity, "fit", spy_bkg)
     monkeypatch.setattr(ResidualANODE, "fit", spy_ranode)
     monkeypatch.setattr(ResidualANODE, "signal_log_density", spy_sig)
     monkeypatch.setattr(ResidualANODE, "background_log_density", bkg_ld)
+    monkeypatch.setattr(SidebandDensity, "score_samples", spy_bkg_score)
     window = MassWindow(3.3, 3.7, 3.0, 4.0)
     res = scan_window(X, m, window, preset="fast", n_folds=3, min_sideband=100, random_state=0)
     assert res.summary["skipped"] is None
@@ -166,6 +176,19 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         assert not events & all_scored
         all_scored |= events
     assert len(all_scored) == res.summary["n_events"] == res.scores.size
+    # the background templates of the w likelihood: every fold's background
+    # scores signal-region events, none of them an event it trained on
+    templated = [bkg for bkg, _ in bkg_scored]
+    assert len(set(templated)) == 3
+    for background, events in bkg_scored:
+        assert not events & trained[background], "a background scored an event it trained on"
+    summary = res.summary
+    lo95, hi95 = summary["w_interval_95"]
+    slo, shi = summary["w_interval_95_statistical"]
+    assert lo95 <= slo <= shi <= hi95
+    assert summary["w_std_background"] >= 0
+    assert summary["w_upper_limit_95"] >= summary["w_upper_limit_95_statistical"]
+    assert summary["w_start"] > 0
 
 
 def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
