@@ -575,9 +575,15 @@ def _write_plots(analysis, data, reference, test, out, seed):
     titles = {}
     if analysis.profile is not None:
         figs["w_profile.png"] = analysis.profile.plot(w_true=w_true)
-        titles["w_profile.png"] = (
-            "Held-out likelihood of the signal fraction w (cross-fitted R-ANODE)"
-        )
+        if analysis.profile.w_std_background is not None:
+            titles["w_profile.png"] = (
+                "Held-out likelihood of w (k-fold R-ANODE): curve statistical only,\n"
+                "band the 95 % interval with the background-model uncertainty"
+            )
+        else:
+            titles["w_profile.png"] = (
+                "Held-out likelihood of the signal fraction w (cross-fitted R-ANODE)"
+            )
     if analysis.scores:
         y_test = test["label"].to_numpy()
         curves = {k: (y_test, s) for k, s in analysis.scores.items()}
