@@ -18,7 +18,8 @@ sample, a labelled sample and a test set) and runs, each stage timed:
    significance, and the held-out mixture likelihood of the signal-region
    events gives w-hat, its 68 %/95 % intervals and 95 % CL upper limit with
    the background-model uncertainty (spread over the fold backgrounds and
-   the spurious signal of the sideband events);
+   the spurious signal of the sideband events) and the signal-model
+   uncertainty (spread over two starts of the signal models);
 4. without sidebands (signal-region-only data) w is cross-fitted in the
    signal region instead (:func:`~skranode.inference.w_cross_fit`,
    statistical only);
@@ -49,7 +50,9 @@ __all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis
 #: Training budgets. ``default`` finishes the demo in a few minutes on a
 #: 2-core laptop; ``fast`` is for tests and smoke runs. ``w_folds`` and
 #: ``w_repeats`` are the folds and the signal models per fold of
-#: :func:`~skranode.inference.w_cross_fit`. ``reference_flow`` is the
+#: :func:`~skranode.inference.w_cross_fit`, used only for data without
+#: sidebands (with sidebands the k-fold stage, ``kfold_preset`` of
+#: :data:`~skranode.scan.SCAN_PRESETS`, gives w). ``reference_flow`` is the
 #: background flow trained on a true background sample when the data has no
 #: sidebands (a few 10k events: smaller batches, more epochs).
 ANALYSIS_PRESETS = {
@@ -104,6 +107,7 @@ _KFOLD_W_KEYS = (
     "w_upper_limit_95",
     "significance_likelihood_ratio",
     "w_std_background",
+    "w_std_signal_model",
     "w_std_templates",
     "w_hat_sideband",
     "significance_likelihood_ratio_sideband",
@@ -350,6 +354,7 @@ def analyse_window(
             res.update(
                 significance=summary["local_significance"],
                 p_value=float(norm.sf(summary["local_significance"])),
+                significance_bump_hunt_statistical=summary["local_significance_statistical"],
                 bump_hunt=dict(summary["bump_hunt"], fit_range=list(kfold_window.sideband)),
             )
             res.update({key: summary[key] for key in _KFOLD_W_KEYS})
@@ -404,8 +409,9 @@ def analyse_window(
     if preset == "fast":
         notes.append(
             "preset 'fast' is for smoke runs: its small background models are not "
-            "calibrated (benchmarks/bench_calibration.py measured its bump hunt above "
-            "2 sigma in 3 of 22 background-only runs, its w-hat 1.4 times the truth); "
+            "calibrated (benchmarks/bench_calibration.py measured, on an earlier version, "
+            "its bump hunt above 2 sigma in 3 of 22 background-only runs and its w-hat "
+            "1.4 times the truth); "
             "quote numbers of the default preset"
         )
     res["notes"] = notes
@@ -532,13 +538,16 @@ def run_analysis(
     res = {"title": title, **res, "notes": list(notes or []) + res.get("notes", [])}
     res["significance_meaning"] = (
         "significance: bump hunt in mjj after a cut on k-fold R-ANODE scores (the number "
-        "to quote; assumes the cut does not sculpt the background spectrum); "
+        "to quote), its fitted yield's uncertainty widened by the spread over the fold "
+        "background templates of the signal-region scores (significance_bump_hunt_statistical "
+        "without it); assumes the cut does not sculpt the background spectrum beyond that. "
         "w_hat, w_interval_*, w_upper_limit_95 and significance_likelihood_ratio: held-out "
         "mixture likelihood of the k-fold models in the signal region with the "
-        "background-model uncertainty w_std_background added (the spread over the fold "
+        "background-model uncertainty w_std_background (the spread over the fold "
         "background templates and the spurious signal w_hat_sideband of the held-out "
-        "sideband events); the *_statistical keys take the learned background density as "
-        "exact; none includes the signal model's own error (coverage: user guide)"
+        "sideband events) and the signal-model uncertainty w_std_signal_model (the spread "
+        "over two starts of the signal models) added; the *_statistical keys take both "
+        "models as exact (coverage: user guide)"
     )
     order = ["title", "signal_region", "preset", "seed", "notes"]
     res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
@@ -666,7 +675,8 @@ def _print_table(res, out):
         if "w_std_background" in res:
             print(
                 f"    background-model uncertainty {res['w_std_background']} (template spread "
-                f"{res['w_std_templates']}, sideband control w-hat {res['w_hat_sideband']}); "
+                f"{res['w_std_templates']}, sideband control w-hat {res['w_hat_sideband']}), "
+                f"signal-model uncertainty {res.get('w_std_signal_model')} (two starts); "
                 f"statistical only: 95% {res['w_interval_95_statistical']}, "
                 f"likelihood-ratio significance {res['significance_likelihood_ratio_statistical']}"
             )
@@ -677,7 +687,9 @@ def _print_table(res, out):
     if res.get("significance") is not None:
         print(
             f"  local significance (bump hunt after the k-fold score cut): "
-            f"{res['significance']} sigma (p = {res['p_value']:.3g})"
+            f"{res['significance']} sigma (p = {res['p_value']:.3g}); without the "
+            "background-template spread of the fitted yield "
+            f"{res.get('significance_bump_hunt_statistical')} sigma"
         )
     if "max_sic" in res:
         print()

@@ -14,7 +14,7 @@ from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 __all__ = ["DEMO_PRESETS", "run_demo"]
 
 #: Event counts of the demo per preset (the training budgets are
-#: :data:`skranode.analysis.ANALYSIS_PRESETS`). ``default`` takes about three
+#: :data:`skranode.analysis.ANALYSIS_PRESETS`). ``default`` takes about four and a half
 #: minutes on an idle 2-core laptop; ``fast`` is for tests and smoke runs.
 DEMO_PRESETS = {
     "default": dict(n_background=300_000, n_test_background=60_000, n_test_signal=3_000),

@@ -49,6 +49,7 @@ __all__ = [
     "WProfile",
     "cross_fit_start",
     "mixture_profile",
+    "mixture_w_hat",
     "profile_intervals",
     "profile_notes",
     "w_cross_fit",
@@ -214,6 +215,9 @@ class WProfile:
         After :func:`with_background_spread`: the background-model part of
         the uncertainty on ``w``: their standard deviation, with the
         spurious signal added in quadrature.
+    w_std_signal_model : float or None
+        After :func:`with_background_spread`: the signal-model part (its
+        ``signal_model`` argument); the widened numbers use both parts.
     interval_68_statistical, interval_95_statistical, upper_limit_95_statistical, \
 significance_statistical : tuple, float or None
         After :func:`with_background_spread`: the statistical-only numbers
@@ -237,6 +241,7 @@ significance_statistical : tuple, float or None
     w_max: float = None
     w_hat_templates: np.ndarray = field(default=None, repr=False)
     w_std_background: float = None
+    w_std_signal_model: float = None
     interval_68_statistical: tuple = None
     interval_95_statistical: tuple = None
     upper_limit_95_statistical: float = None
@@ -347,12 +352,16 @@ def _mixture_excess(w, log_signals, log_pb):
 def cross_fit_start(w_learned, *, floor=W_START, cap=0.5):
     """Initial ``w`` of the cross-fitted models: half the ``w_`` of one learned-w fit.
 
-    ``w_hat`` of :func:`w_cross_fit` is pulled towards the start of its fold
-    models, from below (a p_S narrower than the signal) and from above (a p_S
-    that also takes background); the one-fit learned ``w_`` tends to lie above
-    the truth at small S/B, and below it when started far below. Half of it,
-    floored at ``floor`` and capped at ``cap``, came within 20 % of the truth on
-    the LHCO-like data sets of ``benchmarks/bench_learned_w.py`` (user guide).
+    ``w_hat`` of :func:`w_cross_fit` and of the k-fold stage is pulled towards
+    the start of its models, from below (a p_S narrower than the signal) and
+    from above (a p_S that also takes background). The one-fit learned ``w_``
+    is the maximum of the likelihood of its own training events, which p_S
+    also fits, so it tends to lie above the truth; half of it, floored at
+    ``floor`` and capped at ``cap``, is the start of the main job's and the
+    scan's k-fold models, which also train from twice this start and count
+    the difference as the signal-model uncertainty
+    (:func:`~skranode.scan.scan_window`). Measured coverage: user guide,
+    "What each number means".
 
     Parameters
     ----------
@@ -625,10 +634,11 @@ def w_cross_fit(
         repeat (the background is shared, never refitted). Its ``w`` and
         ``learn_w`` are used as they are. Use ``learn_w=True``: ``w_hat`` is
         pulled towards the start (from far below, a p_S narrower than the
-        signal; from above, one that also takes background). Started within
-        about half to once the true fraction it came within 20 % in the
-        measurements of the user guide; half the ``w_`` of one R-ANODE fit
-        with ``w`` learned on all the events is what ``skranode demo`` uses.
+        signal; from above, one that also takes background). Start within
+        about half to once the true fraction (user guide);
+        :func:`cross_fit_start` of one R-ANODE fit with ``w`` learned on all
+        the events is the truth-free rule of ``skranode demo``. The interval
+        is statistical only: it takes p_B and the signal models as exact.
     X : array-like or DataFrame of shape (n_samples, n_features)
         Signal-region events.
     m : array-like of shape (n_samples,), default=None
@@ -725,6 +735,33 @@ def w_cross_fit(
     return profile
 
 
+def mixture_w_hat(log_ratio, *, w_max=0.5):
+    """Maximum-likelihood signal fraction of a mixture with fixed densities.
+
+    The ``w`` in ``[0, w_max]`` that maximises ``sum_i log(1 - w + w r_i)``,
+    ``r_i = p_S(x_i) / p_B(x_i)`` (concave in ``w``, so the root of its
+    slope is unique); the ``w_hat`` of :func:`mixture_profile` without its
+    intervals.
+
+    Parameters
+    ----------
+    log_ratio : array-like of shape (n_samples,)
+        ``log p_S - log p_B`` of each event; finite.
+    w_max : float, default=0.5
+        Largest ``w`` considered.
+
+    Returns
+    -------
+    w_hat : float
+    """
+    log_ratio = np.asarray(log_ratio, dtype=np.float64).reshape(-1)
+    if log_ratio.size == 0 or not np.all(np.isfinite(log_ratio)):
+        raise ValueError("log_ratio must be a non-empty array of finite values.")
+    if not (isinstance(w_max, numbers.Real) and 0 < w_max < 1):
+        raise ValueError(f"w_max must be in (0, 1); got {w_max!r}.")
+    return float(_HeldOutMixture(log_ratio).maximum(float(w_max)))
+
+
 def mixture_profile(log_ratio, *, w_max=0.5, loglik_zero=0.0):
     """The likelihood of ``w`` from held-out ``log p_S / p_B`` of every event.
 
@@ -786,7 +823,7 @@ def mixture_profile(log_ratio, *, w_max=0.5, loglik_zero=0.0):
     )
 
 
-def with_background_spread(profile, template_log_ratios, *, spurious=0.0):
+def with_background_spread(profile, template_log_ratios, *, spurious=0.0, signal_model=0.0):
     """Add the background-model uncertainty to a w likelihood.
 
     The held-out likelihood of :func:`mixture_profile` takes the background
@@ -824,14 +861,19 @@ def with_background_spread(profile, template_log_ratios, *, spurious=0.0):
         ``profile.log_ratio``) for each template ``j``; at least two.
     spurious : float, default=0.0
         Spurious-signal uncertainty on ``w`` (>= 0), added in quadrature.
+    signal_model : float, default=0.0
+        Signal-model uncertainty on ``w`` (>= 0), for example the spread of
+        ``w_hat`` over signal models trained from different starts; added in
+        quadrature to the background-model part in the intervals, the upper
+        limit and the significance, and kept apart in ``w_std_signal_model``.
 
     Returns
     -------
     profile : WProfile
         A copy whose intervals, upper limit and significance include the
         background-model part, with the statistical-only numbers in the
-        ``*_statistical`` attributes, ``w_hat_templates`` and
-        ``w_std_background``. ``w_hat`` is unchanged.
+        ``*_statistical`` attributes, ``w_hat_templates``,
+        ``w_std_background`` and ``w_std_signal_model``. ``w_hat`` is unchanged.
 
     Raises
     ------
@@ -851,11 +893,13 @@ def with_background_spread(profile, template_log_ratios, *, spurious=0.0):
         )
     if not np.all(np.isfinite(templates)):
         raise ValueError("A template gives a non-finite log p_S - log p_B.")
-    if not (isinstance(spurious, numbers.Real) and math.isfinite(spurious) and spurious >= 0):
-        raise ValueError(f"spurious must be a finite number >= 0; got {spurious!r}.")
+    for name, value in (("spurious", spurious), ("signal_model", signal_model)):
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
     w_max = profile.w_max if profile.w_max is not None else 0.5
     w_hats = np.array([_HeldOutMixture(row).maximum(w_max) for row in templates])
-    sigma_b = math.hypot(float(np.std(w_hats, ddof=1)), float(spurious))
+    sigma_background = math.hypot(float(np.std(w_hats, ddof=1)), float(spurious))
+    sigma_b = math.hypot(sigma_background, float(signal_model))
     w_hat = profile.w_hat
 
     def widen(interval, z):
@@ -881,7 +925,8 @@ def with_background_spread(profile, template_log_ratios, *, spurious=0.0):
     out.upper_limit_95 = upper
     out.significance = float(z_total)
     out.w_hat_templates = w_hats
-    out.w_std_background = sigma_b
+    out.w_std_background = sigma_background
+    out.w_std_signal_model = float(signal_model)
     return out
 
 

@@ -81,6 +81,9 @@ _SQRT_S_TEV = 13.0
 #: parameters, 12.5 with 3), while 3 describe the selected background spectrum.
 _BUMP_HUNT_PARAMS = 3
 
+#: Largest initial ``w`` of a fold's signal model.
+_MAX_START = 0.5
+
 #: Training budgets per window. ``sideband_flow`` are the parameters of the
 #: background's :class:`~skranode.ConditionalFlowDensity`, ``signal_flow`` the
 #: overrides of :func:`~skranode.anode.default_signal_flow`.
@@ -272,6 +275,18 @@ def window_background(window, n_sideband, *, preset="default", device="cpu", ran
     )
 
 
+def _with_spread(z_statistical, n_signal, sigma_background):
+    """A likelihood-ratio significance with a further uncertainty on the fitted yield.
+
+    ``n / sqrt((n / Z_stat)^2 + sigma_B^2)``: the statistical standard deviation
+    implied by ``Z_stat`` and the background-model one added in quadrature (the
+    rule of :func:`~skranode.inference.with_background_spread`); 0 stays 0.
+    """
+    if z_statistical == 0 or n_signal == 0:
+        return 0.0
+    return float(n_signal / math.hypot(n_signal / z_statistical, sigma_background))
+
+
 def _window_score(ranode, features, mass, window):
     """``log p_S(x | m_c) - log p_B(x | m)``, with ``m_c`` the centre of the signal region.
 
@@ -303,6 +318,7 @@ def scan_window(
     min_sideband=500,
     labels=None,
     w_start=None,
+    start_factors=(1.0, 2.0),
     device="cpu",
     random_state=0,
 ):
@@ -341,6 +357,12 @@ def scan_window(
         events and starts every fold at half its ``w_``
         (:func:`~skranode.inference.cross_fit_start`, the main job's rule): fold
         models started far below the truth give a ``w_hat`` about half of it.
+    start_factors : tuple of float, default=(1.0, 2.0)
+        Each fold trains one signal model from each ``factor * w_start``
+        (capped at 0.5); their average density is the fold's signal model,
+        and the spread of ``w_hat`` over the starts is the *signal-model*
+        uncertainty (``w_std_signal_model``): ``w_hat`` depends on where its
+        models start (measured in the user guide). One factor skips it.
     device : str, default='cpu'
         Torch device of the flows.
     random_state : int, default=0
@@ -378,6 +400,14 @@ def scan_window(
 
     start = time.perf_counter()
     cfg = SCAN_PRESETS[preset]
+    start_factors = tuple(start_factors)
+    if not start_factors or not all(
+        isinstance(f, numbers.Real) and not isinstance(f, bool) and math.isfinite(f) and f > 0
+        for f in start_factors
+    ):
+        raise ValueError(
+            f"start_factors must be one or more positive numbers; got {start_factors!r}."
+        )
     k = cfg["n_folds"] if n_folds is None else int(n_folds)
     features = np.asarray(features, dtype=np.float64)
     mass = np.asarray(mass, dtype=np.float64)
@@ -413,7 +443,9 @@ def scan_window(
         )
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=k + 1)
     folds = list(KFold(k, shuffle=True, random_state=int(seeds[0])).split(features))
-    scores = np.empty(mass.size)
+    n_starts = len(start_factors)
+    # per start of the signal models, every event's score from its own fold
+    start_scores = np.empty((n_starts, mass.size))
     w_learned, sideband_ll, backgrounds, ranodes = [], [], [], []
     for fold, (train, test) in enumerate(folds):
         seed = int(seeds[fold + 1])
@@ -429,16 +461,24 @@ def scan_window(
                 background, w=W_START, learn_w=True, flow=signal_flow, random_state=seed
             ).fit(features[train_sr], mass[train_sr])
             w_start = cross_fit_start(first.w_)
-        ranode = ResidualANODE(
-            background, w=w_start, learn_w=True, flow=signal_flow, random_state=seed
-        ).fit(features[train_sr], mass[train_sr])
-        scores[test] = _window_score(ranode, features[test], mass[test], window)
-        w_learned.append(ranode.w_)
+        for s, factor in enumerate(start_factors):
+            ranode = ResidualANODE(
+                background,
+                w=min(factor * w_start, _MAX_START),
+                learn_w=True,
+                flow=signal_flow,
+                random_state=seed + s,
+            ).fit(features[train_sr], mass[train_sr])
+            start_scores[s, test] = _window_score(ranode, features[test], mass[test], window)
+            if s == 0:
+                w_learned.append(ranode.w_)
+                ranodes.append(ranode)
         test_sb = test[~sr[test]]
         held_out = background.score_samples(features[test_sb], mass[test_sb])
         sideband_ll.append(float(np.mean(held_out)))
         backgrounds.append(background)
-        ranodes.append(ranode)
+    # the signal models of the starts as one ensemble density: p_S = mean over starts
+    scores = log_mean_exp(start_scores, axis=0)
     if not np.all(np.isfinite(scores)):
         n_bad = int((~np.isfinite(scores)).sum())
         return _skipped(summary, f"{n_bad} events got a non-finite score")
@@ -446,22 +486,36 @@ def scan_window(
     sr_index = np.flatnonzero(sr)
     position = np.empty(mass.size, dtype=np.intp)
     position[sr_index] = np.arange(sr_index.size)
-    log_ps = np.empty(sr_index.size)
+    own_pb = np.empty(sr_index.size)
     log_pb = np.empty((k, sr_index.size))
     for fold, (_, test) in enumerate(folds):
         te = test[sr[test]]
-        log_ps[position[te]] = scores[te] + backgrounds[fold].score_samples(features[te], mass[te])
         for j, other in enumerate(backgrounds):
             log_pb[j, position[te]] = other.score_samples(features[te], mass[te])
+        own_pb[position[te]] = log_pb[fold, position[te]]
+    log_ps = scores[sr_index] + own_pb
     templates = log_ps - log_pb
     finite = bool(np.all(np.isfinite(templates)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # profile_notes reports the dominant events
         # the spurious signal: the same likelihood on the held-out sideband events
         control = mixture_profile(scores[~sr], w_max=w_max)
+        sigma_signal = None
         if finite:
-            profile = mixture_profile(log_ps - log_mean_exp(log_pb, axis=0), w_max=w_max)
-            profile = with_background_spread(profile, templates, spurious=control.w_hat)
+            log_pb_mean = log_mean_exp(log_pb, axis=0)
+            profile = mixture_profile(log_ps - log_pb_mean, w_max=w_max)
+            if n_starts > 1:
+                # each start's signal model over the same background: the signal-model spread
+                start_ps = start_scores[:, sr_index] + own_pb
+                sigma_signal = float(
+                    np.std(
+                        [mixture_profile(row - log_pb_mean, w_max=w_max).w_hat for row in start_ps],
+                        ddof=1,
+                    )
+                )
+            profile = with_background_spread(
+                profile, templates, spurious=control.w_hat, signal_model=sigma_signal or 0.0
+            )
         else:
             profile = mixture_profile(scores[sr], w_max=w_max)
     notes = profile_notes(profile)
@@ -483,11 +537,33 @@ def scan_window(
         )
     except ValueError as exc:
         return _skipped(summary, f"bump hunt impossible: {exc}")
+    z_statistical = float(bump.significance)
+    n_signal_std_background = None
+    z_local = z_statistical
+    if finite:
+        # the background-model part: the same cut and fit with each template's
+        # score for the signal-region events (the sideband events keep their own
+        # fold's, the only background that did not see them)
+        n_template = []
+        for row in log_pb:
+            alt = scores.copy()
+            alt[sr_index] = log_ps - row
+            n_template.append(
+                fit_resonance(
+                    mass[alt >= threshold],
+                    mass=window.center,
+                    width=signal_width * window.center,
+                    mass_range=(window.sideband_low, window.sideband_high),
+                    n_params=_BUMP_HUNT_PARAMS,
+                    uncertainty=False,
+                ).n_signal
+            )
+        n_signal_std_background = float(np.std(n_template, ddof=1))
+        z_local = _with_spread(z_statistical, bump.n_signal, n_signal_std_background)
     n_sr = int(sr.sum())
     rng = np.random.default_rng(int(seeds[-1]))
     at = rng.choice(mass[sr], 2000)
     drawn, _ = ranodes[-1].sample(2000, m=at, random_state=int(seeds[-1]))
-    z_local = float(bump.significance)
     if int(selected[sr].sum()) < 20:
         notes.append(
             f"only {int(selected[sr].sum())} signal-region events pass the cut: the "
@@ -504,6 +580,7 @@ def scan_window(
         w_interval_95_statistical=_round(profile.interval_95_statistical, 6),
         w_upper_limit_95_statistical=_round(profile.upper_limit_95_statistical, 6),
         significance_likelihood_ratio_statistical=_round(profile.significance_statistical, 3),
+        w_std_signal_model=_round(sigma_signal, 6),
         w_std_templates=_round(
             None if profile.w_hat_templates is None else np.std(profile.w_hat_templates, ddof=1), 6
         ),
@@ -512,6 +589,7 @@ def scan_window(
         w_start=_round(w_start, 6),
         local_significance=_round(z_local, 3),
         local_p_value=float(norm.sf(z_local)),
+        local_significance_statistical=_round(z_statistical, 3),
         bump_hunt=dict(
             threshold=_round(threshold, 6),
             efficiency=efficiency,
@@ -520,6 +598,7 @@ def scan_window(
             n_selected_sr=int(selected[sr].sum()),
             n_signal_fit=_round(bump.n_signal, 1),
             n_signal_fit_std=_round(bump.n_signal_std, 1),
+            n_signal_fit_std_background=_round(n_signal_std_background, 1),
         ),
         w_learned_folds=_round(w_learned, 6),
         sideband_heldout_loglik=_round(float(np.mean(sideband_ll)), 4),
@@ -589,10 +668,12 @@ class ScanResult:
                 "w_upper_limit_95",
                 "n_signal_upper_limit_95",
                 "w_std_background",
+                "w_std_signal_model",
                 "w_hat_sideband",
                 "significance_likelihood_ratio",
                 "significance_likelihood_ratio_statistical",
                 "local_significance",
+                "local_significance_statistical",
                 "local_p_value",
                 "n_signal_true",
                 "s_over_sqrt_b_true",
@@ -650,7 +731,7 @@ def _check_events(X, m):
 
 
 #: Bumped when a cached window's content changes meaning (old caches are not reused).
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 
 def _fingerprint(*arrays, config):
@@ -674,8 +755,12 @@ def _run_window(features, mass, labels, window, kwargs, threads, cache):
             warnings.simplefilter("ignore")
             profile = mixture_profile(arrays["log_ratio"], w_max=kwargs["w_max"])
             if "templates" in arrays.files:
-                spurious = summary.get("w_hat_sideband") or 0.0
-                profile = with_background_spread(profile, arrays["templates"], spurious=spurious)
+                profile = with_background_spread(
+                    profile,
+                    arrays["templates"],
+                    spurious=summary.get("w_hat_sideband") or 0.0,
+                    signal_model=summary.get("w_std_signal_model") or 0.0,
+                )
         summary["cached"] = True
         return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
     if threads is not None:

@@ -158,11 +158,13 @@ def run_scan(
         "seconds": dict(scan.seconds, total=seconds),
         "significance_meaning": (
             "local_significance: bump hunt in mjj after a cut on the k-fold R-ANODE score "
-            "(background from the dijet fit of the selected sideband events); "
+            "(background from the dijet fit of the selected sideband events), the fitted "
+            "yield's uncertainty widened by its spread over the fold background templates "
+            "(local_significance_statistical without it); "
             "w_interval_95, w_upper_limit_95, significance_likelihood_ratio: held-out mixture "
-            "likelihood with the spread over the fold background templates "
-            "(w_std_background) added; the *_statistical keys take the learned background "
-            "density as exact; "
+            "likelihood with the background-model (w_std_background) and signal-model "
+            "(w_std_signal_model) uncertainties added; the *_statistical keys take both "
+            "models as exact; "
             "global_significance: local_significance corrected for the look-elsewhere effect"
         ),
     }

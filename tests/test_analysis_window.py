@@ -53,6 +53,11 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     assert lo <= slo <= res["w_hat"] <= shi <= hi
     assert res["w_std_background"] >= max(res["w_std_templates"], res["w_hat_sideband"])
     assert res["significance_likelihood_ratio"] <= res["significance_likelihood_ratio_statistical"]
+    # the signal-model part: two starts per fold
+    assert res["w_std_signal_model"] >= 0
+    # the bump hunt's yield widened by its spread over the fold backgrounds
+    assert 0 < res["significance"] <= res["significance_bump_hunt_statistical"]
+    assert res["bump_hunt"]["n_signal_fit_std_background"] >= 0
     assert isinstance(res["notes"], list)
     assert any("preset 'fast' is for smoke runs" in note for note in res["notes"])
     assert result.window.bounds == (3.3, 3.7)

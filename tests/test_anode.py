@@ -258,14 +258,17 @@ def test_learned_w_is_held_then_learned():
 
 @pytest.mark.parametrize("s_over_b", [0.05, 0.1])
 def test_learned_w_reaches_the_truth_from_far_below(s_over_b):
-    # EM steps are not limited by the learning rate or the number of optimizer
-    # steps: 6 epochs take w from 0.002, 25 to 45 times below, to the truth
+    # w profiled under the current p_S is not limited by the learning rate or
+    # the number of optimizer steps: 6 epochs take w from 0.002, 25 to 45 times
+    # below, to the truth
     X, m, y = toy(3000, s_over_b=s_over_b)
     est = ResidualANODE(
         GaussianBackground().fit(), w=0.002, learn_w=True, flow=TOY_FLOW, random_state=0
     ).fit(X, m)
-    # measured 1.23 and 1.24 times the truth (p_S also fits its training events)
-    assert 0.8 * y.mean() < est.w_ < 1.5 * y.mean()
+    # measured 1.51 and 1.42 times the truth: the in-sample maximum, and p_S
+    # also fits its training events (the k-fold w-hat is held out)
+    assert 0.8 * y.mean() < est.w_ < 1.7 * y.mean()
+    assert est.history_["w"][2] > 10 * 0.002  # the first free epoch already jumps
 
 
 def test_joint_model_learns_the_mass_bump():

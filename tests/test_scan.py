@@ -168,13 +168,21 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     window = MassWindow(3.3, 3.7, 3.0, 4.0)
     res = scan_window(X, m, window, preset="fast", n_folds=3, min_sideband=100, random_state=0)
     assert res.summary["skipped"] is None
-    assert len(scored) == 3
-    all_scored = set()
+    # 3 folds, each with a signal model from each of the two starts
+    assert len(scored) == 6
+    per_fold = {}
     for model, background, events in scored:
         assert not events & trained[model], "a signal model scored an event it trained on"
         assert not events & trained[background], "a background scored an event it trained on"
-        assert not events & all_scored
-        all_scored |= events
+        per_fold.setdefault(background, []).append((model, events))
+    assert len(per_fold) == 3
+    all_scored = set()
+    for models in per_fold.values():
+        # both starts of a fold score the same held-out events
+        assert len({model for model, _ in models}) == 2
+        assert models[0][1] == models[1][1]
+        assert not models[0][1] & all_scored
+        all_scored |= models[0][1]
     assert len(all_scored) == res.summary["n_events"] == res.scores.size
     # the background templates of the w likelihood: every fold's background
     # scores signal-region events, none of them an event it trained on
@@ -189,6 +197,11 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     assert summary["w_std_background"] >= 0
     assert summary["w_upper_limit_95"] >= summary["w_upper_limit_95_statistical"]
     assert summary["w_start"] > 0
+    assert summary["w_std_signal_model"] >= 0
+    # the bump hunt's background-model part only ever lowers the significance
+    bump = summary["bump_hunt"]
+    assert bump["n_signal_fit_std_background"] >= 0
+    assert abs(summary["local_significance"]) <= abs(summary["local_significance_statistical"])
 
 
 def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
