@@ -452,3 +452,20 @@ def test_background_spread_bad_input():
     bad[0, 3] = np.inf
     with pytest.raises(ValueError, match="non-finite"):
         with_background_spread(prof, bad)
+
+
+def test_mixture_w_hat_is_the_maximum_of_the_profile():
+    from skranode.inference import mixture_profile, mixture_w_hat
+
+    w, nominal, _ = _tilted_templates(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prof = mixture_profile(nominal)
+    assert mixture_w_hat(nominal) == pytest.approx(prof.w_hat, rel=1e-6)
+    assert abs(mixture_w_hat(nominal) - w) < 0.01  # exact densities: near the truth
+    assert mixture_w_hat(nominal, w_max=0.001) == 0.001  # cut at w_max
+    assert mixture_w_hat(np.full(100, -5.0)) == 0.0  # no event favours the signal
+    with pytest.raises(ValueError, match="finite"):
+        mixture_w_hat(np.r_[nominal[:5], np.nan])
+    with pytest.raises(ValueError, match="w_max"):
+        mixture_w_hat(nominal, w_max=1.0)
