@@ -28,10 +28,10 @@ Usage::
 
     # the documented smaller recipe: the main job's default training budgets on
     # data sets of the fast demo's size (60k background events), 69 s each
-    python benchmarks/bench_calibration.py --preset default --kind null --seeds 100-149 \\
+    python benchmarks/bench_calibration.py --preset default --kind null --seeds 200-249 \\
         --log cal.jsonl
     python benchmarks/bench_calibration.py --preset default --kind signal --n-signal 340 \\
-        --seeds 100-149 --log cal.jsonl
+        --seeds 200-249 --log cal.jsonl
     python benchmarks/bench_calibration.py --summarize cal.jsonl
 
 Measured: the user guide, section "What each number means".
@@ -166,6 +166,16 @@ def summarize(paths):
         if kind == "signal":
             line += f", median w_hat / w {np.nanmedian(w_hat / w_true):.2f}"
         print(line + f"; median background spread {np.nanmedian(sig_b):.5f}")
+
+        def median(key, rs=rs):
+            v = [r[key] for r in rs if r.get(key) is not None]
+            return f"{np.median(v):.5f}" if v else "-"
+
+        print(
+            f"  medians: learned w {median('w_learned')}, signal-model spread "
+            f"{median('w_std_signal_model')}, 95 % upper limit {median('w_upper_limit_95')} "
+            f"(statistical only {median('w_upper_limit_95_statistical')})"
+        )
 
 
 def main(argv=None):

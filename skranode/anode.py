@@ -31,7 +31,7 @@ from skranode import background as bkg_protocol
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow
 from skranode.training import batch_slices, evaluate_in_batches
-from skranode.utils._torch import as_tensor, draw_seed, seeded
+from skranode.utils._torch import draw_seed, seeded
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
@@ -61,7 +61,7 @@ _W_MAX_LEARNED = 0.5
 
 
 def _profiled_weight(model, inputs):
-    """The mixture weight that maximises the likelihood of the events under the current p_S.
+    """The mixture weight that maximises the likelihood of ``inputs`` under the current p_S.
 
     The M-step of EM for ``w`` carried to convergence: with p_S and p_B held,
     the log-likelihood is concave in ``w`` and its maximum is found exactly
@@ -69,6 +69,10 @@ def _profiled_weight(model, inputs):
     A single EM step (``w`` set to the mean posterior) moves only part of the
     way when p_S and p_B overlap: from 0.002 it reached 0.009 in 15 epochs
     where the truth was 0.034, and the learned ``w`` stayed near its start.
+    ``inputs`` are the flow's held-out validation events: p_S does not train
+    on them, so a p_S that overfits its training events does not pull ``w``
+    up: on background-only calibration data sets the learned ``w`` had
+    median 0.011 in-sample (50 seeds) and 0.0037 held out (50 other seeds).
     One host synchronisation per call.
     """
     from skranode.inference import mixture_w_hat
@@ -79,9 +83,14 @@ def _profiled_weight(model, inputs):
     with torch.no_grad():
         r = evaluate_in_batches(log_ratio, inputs, _EM_BATCH)
     r = r.double().cpu().numpy()
-    r = r[np.isfinite(r)]
-    if r.size == 0:
-        return model.weight()
+    if np.isnan(r).any() or np.isposinf(r).any():
+        raise FloatingPointError(
+            "log p_S - log p_B of a held-out event is NaN or +inf while profiling the "
+            "learned w: the fixed background gives an event zero density. Check the "
+            "background model on these events, or set learn_w=False."
+        )
+    # p_S = 0 (log ratio -inf) is a ratio of 0: the same as any ratio far below e^-700
+    r = np.maximum(r, -700.0)
     return min(max(mixture_w_hat(r, w_max=_W_MAX_LEARNED), _W_MIN_LEARNED), _W_MAX_LEARNED)
 
 
@@ -558,16 +567,17 @@ class ResidualANODE(_BackgroundRatioBase):
         Learn ``w`` (``w`` being the initial value) together with the signal
         model: after holding it fixed for the first quarter of the epochs, the
         end of every epoch sets it to the maximum of the mixture likelihood of
-        the events under the current p_S (the M-step of EM carried to
-        convergence; no learning rate, so it is not limited by the number of
-        optimizer steps), and each kept member finally gets the ``w`` its own
-        p_S supports. Caution: the learned w
-        is the maximum of the mixture likelihood of the *training* events, so it
-        also counts what p_S fits besides the signal: fluctuations of those
-        events and any mismodelling of the background, both of which push it
-        above the truth (and above 0 without signal). Start below the expected
-        fraction. For an estimate of ``w`` with an interval and a significance,
-        pass this estimator as the template of
+        the signal model's held-out validation events (its
+        ``validation_fraction``, never trained on) under the current p_S (the
+        M-step of EM carried to convergence; no learning rate, so it is not
+        limited by the number of optimizer steps), and each kept member
+        finally gets the ``w`` its own p_S supports on those events. Held out,
+        the learned ``w`` does not count the training events' fluctuations
+        that p_S fits; it still counts any mismodelling of the background, and
+        a p_S broader than the signal needs a larger ``w``: both push it above
+        the truth (and above 0 without signal). It rests on the validation
+        events only (a fifth by default), so it is noisy. For an estimate of
+        ``w`` with an interval and a significance, pass this estimator as the template of
         :func:`skranode.inference.w_cross_fit`, which evaluates learned-w models
         on events they were not trained on; the user guide gives the measured
         bias and coverage.
@@ -692,18 +702,16 @@ class ResidualANODE(_BackgroundRatioBase):
         n_frozen = _FROZEN_W_FRACTION * flow.max_epochs if self.learn_w else 0
         flow.configure(self.w, self.learn_w, window, n_frozen)
         w_trace = []
-        em_inputs = []
+        held_out = []
 
-        def inputs():
-            if not em_inputs:  # every event, in the flow's space (fitted by now)
-                arrays = (*flow.flow_inputs(features, mass), log_pb)
-                em_inputs.extend(as_tensor(a, flow.device_) for a in arrays)
-            return em_inputs
-
-        def on_epoch_end(epoch, model):
-            # a learned w: profiled under the current p_S once p_S has had the frozen epochs
+        def on_epoch_end(epoch, model, validation):
+            # a learned w: profiled under the current p_S on the held-out events
+            # (p_S is not trained on them, so an overfitted p_S does not inflate
+            # it) once p_S has had the frozen epochs
+            if not held_out:
+                held_out.append(validation)
             if self.learn_w and epoch >= n_frozen:
-                model.set_weight(_profiled_weight(model, inputs()))
+                model.set_weight(_profiled_weight(model, validation))
             w_trace.append(model.weight())
 
         flow.fit_flow(features, mass, loss=_mixture_nll, extra=(log_pb,), on_epoch_end=on_epoch_end)
@@ -711,7 +719,7 @@ class ResidualANODE(_BackgroundRatioBase):
             # the kept members may be snapshots of early epochs, whose w was still
             # near its start: each gets the w that its own p_S supports
             for member in flow.flows_:
-                member.set_weight(_profiled_weight(member, inputs()))
+                member.set_weight(_profiled_weight(member, held_out[0]))
         self.flow_ = flow
         self.mass_window_ = window
         if self.learn_w:

@@ -355,8 +355,9 @@ def cross_fit_start(w_learned, *, floor=W_START, cap=0.5):
     ``w_hat`` of :func:`w_cross_fit` and of the k-fold stage is pulled towards
     the start of its models, from below (a p_S narrower than the signal) and
     from above (a p_S that also takes background). The one-fit learned ``w_``
-    is the maximum of the likelihood of its own training events, which p_S
-    also fits, so it tends to lie above the truth; half of it, floored at
+    is the maximum of the likelihood of its held-out validation events, which
+    still counts background mismodelling and the width of p_S, so it tends to
+    lie above the truth; half of it, floored at
     ``floor`` and capped at ``cap``, is the start of the main job's and the
     scan's k-fold models, which also train from twice this start and count
     the difference as the signal-model uncertainty

@@ -178,17 +178,19 @@ def train_model(
     eval_batch_size : int
         Batch size for the validation pass.
     on_epoch_end : callable or None
-        ``on_epoch_end(epoch, model)``, called after each epoch's validation
-        pass (``epoch`` 0-based; the model is in eval mode) and before the
-        next epoch's training: the hook for per-epoch state, such as recording
-        or releasing a parameter held fixed for the first epochs.
+        ``on_epoch_end(epoch, model, val)``, called after each epoch's
+        validation pass (``epoch`` 0-based; the model is in eval mode; ``val``
+        the validation tensors as given) and before the next epoch's training:
+        the hook for per-epoch state, such as recording or releasing a
+        parameter held fixed for the first epochs, or fitting it on the events
+        the model is not trained on.
 
     Returns
     -------
     result : TrainingResult
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    hook = on_epoch_end if on_epoch_end is not None else (lambda epoch, model: None)
+    hook = on_epoch_end if on_epoch_end is not None else (lambda epoch, model, val: None)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     n_train = train[0].shape[0]
     device = train[0].device
@@ -235,7 +237,7 @@ def train_model(
                 f"validation {val_loss}). Check the input for extreme values, lower "
                 "learning_rate, or set grad_clip (for example grad_clip=5.0)."
             )
-        hook(epoch, model)
+        hook(epoch, model, val)
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
         if len(best) < n_best or val_loss < best[-1][0]:
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}

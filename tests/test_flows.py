@@ -193,6 +193,30 @@ def test_early_stopping_and_history(rng):
     assert np.all(np.isfinite(hist["val_loss"]))
 
 
+def test_epoch_hook_gets_the_held_out_events(rng):
+    """``on_epoch_end`` sees the validation events, never trained on, every epoch."""
+    n = 300
+    X, m = rng.normal(size=(n, 2)), rng.uniform(3, 4, n)
+    trained, seen = set(), []
+
+    def loss(model, y, c, log_jac, index):
+        if model.training:
+            trained.update(index.long().tolist())
+        return -(model.log_prob(y, c) + log_jac)
+
+    def hook(epoch, model, validation):
+        assert not model.training
+        seen.append(validation[-1].long().tolist())
+
+    est = ConditionalFlowDensity(**FAST, random_state=0)
+    est.fit_flow(X, m, loss=loss, extra=(np.arange(n, dtype=float),), on_epoch_end=hook)
+    assert len(seen) == len(est.history_["val_loss"]) == FAST["max_epochs"]
+    assert all(s == seen[0] for s in seen)  # the same events each epoch
+    held_out = set(seen[0])
+    assert len(held_out) == round(0.2 * n)  # validation_fraction
+    assert held_out.isdisjoint(trained) and held_out | trained == set(range(n))
+
+
 def test_non_finite_loss_stops_with_epoch_in_message():
     model = torch.nn.Linear(1, 1)
     calls = {"n": 0}

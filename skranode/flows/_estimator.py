@@ -341,7 +341,11 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             Per-event arrays batched with the events and handed to ``loss``
             (R-ANODE passes the fixed log p_B).
         on_epoch_end : callable or None, default=None
-            ``on_epoch_end(epoch, module)`` after each epoch's validation pass.
+            ``on_epoch_end(epoch, module, validation)`` after each epoch's
+            validation pass; ``validation`` is the tuple of the held-out
+            events' tensors ``(y, c, log_jac, *extra)`` on the device (the
+            events not trained on, the same every epoch), so that a parameter
+            set in the hook can be fitted out of sample.
 
         Returns
         -------
