@@ -18,6 +18,10 @@ Per experiment it logs, for every significance the job reports,
 * ``significance_likelihood_ratio_statistical``: the same taking the learned
   background as exact;
 
+the truth-free checks (the validation windows' bump hunts and w intervals,
+``significance_trusted``, the sideband-strip tests; the validation windows
+run one after the other in the experiment's process, ``n_jobs=1``);
+
 and, for the signal fraction, the 95 % interval and the one-sided 95 % upper
 limit with and without the background- and signal-model parts. One JSON line per
 experiment goes to ``--log`` as soon as it finishes; ``--summarize`` prints the
@@ -63,6 +67,8 @@ KEYS = (
     "significance_bump_hunt_statistical",
     "significance_likelihood_ratio",
     "significance_likelihood_ratio_statistical",
+    "significance_trusted",
+    "validation_passed",
     "notes",
 )
 
@@ -84,9 +90,21 @@ def run(args):
                 preset=args.preset,
                 seed=seed,
                 device="cpu",
+                n_jobs=1,
             )
         res = out.results
         row = {k: res.get(k) for k in KEYS}
+        row["validation"] = {
+            name: [v.get("significance"), v.get("w_interval_95")]
+            for name, v in (res.get("validation_windows") or {}).items()
+        }
+        checks = res.get("sideband_checks") or {}
+        row["sideband_checks"] = {
+            side: [checks[side]["classifier"]["z"], checks[side]["likelihood"]["z"]]
+            for side in ("low", "high")
+            if "classifier" in checks.get(side, {})
+        }
+        row["sideband_checks_passed"] = checks.get("passed")
         if row["w_true"] is None:
             row["w_true"] = 0.0
         row.update(
@@ -171,6 +189,27 @@ def summarize(paths):
             v = [r[key] for r in rs if r.get(key) is not None]
             return f"{np.median(v):.5f}" if v else "-"
 
+        val = [z for r in rs for z, _ in (r.get("validation") or {}).values() if z is not None]
+        if val:
+            reach = [iv[0] == 0 for r in rs for z, iv in r["validation"].values() if z is not None]
+            trusted = [
+                r["significance_trusted"] for r in rs if r.get("significance_trusted") is not None
+            ]
+            print(
+                f"  validation windows ({len(val)}): bump hunt > 2 sigma {_rate(val, 2)}, "
+                f"mean {np.mean(val):.2f}, std {np.std(val):.2f}; w interval reaches 0 "
+                f"{np.mean(reach):.2f}; significance trusted in {np.mean(trusted):.2f} "
+                f"({sum(trusted)}/{len(trusted)})"
+            )
+        strips = [
+            r["sideband_checks_passed"] for r in rs if r.get("sideband_checks_passed") is not None
+        ]
+        if strips:
+            cz = [zs[0] for r in rs for zs in (r.get("sideband_checks") or {}).values()]
+            print(
+                f"  sideband-strip checks passed in {np.mean(strips):.2f} "
+                f"({sum(strips)}/{len(strips)}); classifier z median {np.median(cz):.2f}"
+            )
         print(
             f"  medians: learned w {median('w_learned')}, signal-model spread "
             f"{median('w_std_signal_model')}, 95 % upper limit {median('w_upper_limit_95')} "

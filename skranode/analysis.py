@@ -19,7 +19,14 @@ sample, a labelled sample and a test set) and runs, each stage timed:
    events gives w-hat, its 68 %/95 % intervals and 95 % CL upper limit with
    the background-model uncertainty (spread over the fold backgrounds and
    the spurious signal of the sideband events) and the signal-model
-   uncertainty (spread over two starts of the signal models);
+   uncertainty (spread over two starts of the signal models); the same stage
+   runs, in parallel, in two **validation windows**
+   (:func:`~skranode.closure.validation_windows`: pseudo-signal regions next
+   to the signal region, with their own sideband backgrounds and no
+   signal-region event) where nothing should be found, and gives the
+   truth-free background checks of the sideband strips
+   (:mod:`skranode.closure`); the validation windows decide
+   ``significance_trusted``;
 4. without sidebands (signal-region-only data) w is cross-fitted in the
    signal region instead (:func:`~skranode.inference.w_cross_fit`,
    statistical only);
@@ -117,6 +124,115 @@ _KFOLD_W_KEYS = (
 )
 
 
+#: A validation window at or above this bump-hunt significance fails.
+_VALIDATION_Z = 2.0
+
+
+def _window_job(features, mass, window, kwargs, threads):
+    """One window of the k-fold stage, in a worker process or in this one."""
+    from skranode.scan import scan_window
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    result = scan_window(features, mass, window, **kwargs)
+    result.backgrounds = []  # the fitted flows stay in the worker
+    return result
+
+
+def _kfold_with_validation(
+    features, mass, window, checks, *, n_sr, preset, w_start, device, n_jobs, seed
+):
+    """The k-fold stage of the signal region and its validation windows, in parallel.
+
+    Each validation window is the same procedure (:func:`~skranode.scan.scan_window`
+    with a truth-free start of its signal models) on the events of its own
+    range, none of them in the signal region, subsampled at random so that
+    its pseudo-signal region holds no more events than the signal region: a
+    fluctuation of mismodelling then weighs as much there as here. Its bump
+    hunt's peak is scaled with the window (a validation window of half the
+    size fits a peak of half the signal region's width).
+    """
+    import os
+
+    from joblib import Parallel, delayed
+
+    from skranode.scan import SIGNAL_WIDTH
+    from skranode.utils._validation import resolve_device
+
+    rng = np.random.default_rng(seed + 1)
+    jobs = [(features, mass, window, dict(w_start=w_start))]
+    fractions = {}
+    for name, vwin in checks.items():
+        keep = vwin.in_range(mass)
+        n_psr = int(vwin.in_signal_region(mass).sum())
+        fractions[name] = min(1.0, n_sr / n_psr) if n_psr else 1.0
+        keep &= rng.random(mass.size) < fractions[name]
+        # a scaled replica: the bump hunt's peak as wide, relative to the window,
+        # as in the signal region (a peak as wide as the window is unresolvable)
+        scale = vwin.width / window.width
+        width = SIGNAL_WIDTH * scale * window.center / vwin.center
+        jobs.append((features[keep], mass[keep], vwin, dict(w_start=None, signal_width=width)))
+    on_gpu = resolve_device(device).type == "cuda"
+    if n_jobs is None:
+        n_jobs = 1 if on_gpu else min(len(jobs), os.cpu_count() or 1)
+    threads = 1 if n_jobs not in (None, 1) else None
+    common = dict(preset=preset, device=device)
+    seeds = [seed] + [seed + 1 + k for k in range(len(checks))]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_window_job)(f, m, w, dict(common, **kw, random_state=sd), threads)
+        for (f, m, w, kw), sd in zip(jobs, seeds, strict=True)
+    )
+    validation = {
+        name: (vwin, fractions[name], res)
+        for (name, vwin), res in zip(checks.items(), results[1:], strict=True)
+    }
+    return results[0], validation
+
+
+def _validation_summary(validation):
+    """The validation windows' numbers, their failure notes and the skipped ones."""
+    out, notes, skipped = {}, [], {}
+    for name, (vwin, fraction, result) in validation.items():
+        s = result.summary
+        entry = {
+            "signal_region": list(vwin.bounds),
+            "sideband": [vwin.sideband_low, vwin.sideband_high],
+            "fraction_of_events": round(fraction, 4),
+            "n_sr_events": s["n_sr_events"],
+        }
+        out[name] = entry
+        if s.get("skipped"):
+            entry["skipped"] = s["skipped"]
+            skipped[f"validation window {name}"] = s["skipped"]
+            continue
+        entry.update(
+            significance=s["local_significance"],
+            significance_bump_hunt_statistical=s["local_significance_statistical"],
+            w_hat=s["w_hat"],
+            w_interval_95=s["w_interval_95"],
+            w_upper_limit_95=s["w_upper_limit_95"],
+            significance_likelihood_ratio=s["significance_likelihood_ratio"],
+            background_check_passed=s["sideband_checks"].get("passed"),
+        )
+        a, b = vwin.bounds
+        if s["local_significance"] >= _VALIDATION_Z:
+            notes.append(
+                f"validation window {a:g}-{b:g} TeV (a pseudo-signal region in the sidebands, "
+                f"no signal expected): the bump hunt finds {s['local_significance']} sigma "
+                "there; the procedure makes excesses out of background next to this signal "
+                "region, so its significance is not to be trusted without understanding why"
+            )
+        if s["w_interval_95"][0] > 0:
+            notes.append(
+                f"validation window {a:g}-{b:g} TeV: the w 95 % interval "
+                f"{s['w_interval_95']} excludes 0 where no signal is expected: the w "
+                "numbers take background mismodelling for signal there"
+            )
+    return out, notes, skipped
+
+
 def _labels(df):
     return df["label"].to_numpy() if "label" in df else None
 
@@ -191,8 +307,11 @@ def analyse_window(
     device : str, default='auto'
         Torch device for the flows.
     n_jobs : int or None, default=None
-        Parallel trainings in the cross-fitted estimate of w (data without
-        sidebands only).
+        Processes of the k-fold stage (the signal region and its validation
+        windows in parallel, one torch thread each) and parallel trainings of
+        the cross-fitted estimate of w (data without sidebands). None: as
+        many processes as windows and CPU cores allow (one on a GPU); 1 runs
+        them one after another in this process.
     preset : {'default', 'fast'}, default='default'
         Training budgets (:data:`ANALYSIS_PRESETS`).
     verbose : bool, default=False
@@ -327,26 +446,46 @@ def analyse_window(
     if has_sidebands and "sidebands" not in skipped:
         from scipy.stats import norm
 
+        from skranode.closure import validation_windows
         from skranode.inference import W_START
-        from skranode.scan import scan_window
 
         side = window.width
         kfold_window = MassWindow(lo, hi, max(lo - side, float(m.min())), hi + side)
         w_start = cross_fit_start(ranode.w_) if ranode is not None else W_START
+        checks = validation_windows(kfold_window, (float(m.min()), float(m.max())))
 
         def kfold_stage():
-            return scan_window(
+            return _kfold_with_validation(
                 data[feats].to_numpy(),
                 m,
                 kfold_window,
+                checks,
+                n_sr=int(in_sr.sum()),
                 preset=cfg["kfold_preset"],
                 w_start=w_start,
                 device=device,
-                random_state=seed,
+                n_jobs=n_jobs,
+                seed=seed,
             )
 
-        kfold = stages.run("k-fold scores: local significance (bump hunt) and w", kfold_stage)
+        kfold, validation = stages.run(
+            "k-fold scores: local significance (bump hunt) and w; validation windows",
+            kfold_stage,
+        )
         summary = kfold.summary
+        res["sideband_checks"] = {
+            k: v for k, v in summary.get("sideband_checks", {}).items() if k != "notes"
+        }
+        notes += summary.get("sideband_checks", {}).get("notes", [])
+        val_res, val_notes, val_skipped = _validation_summary(validation)
+        res["validation_windows"] = val_res
+        tested = [v for v in val_res.values() if "skipped" not in v]
+        res["validation_passed"] = not val_notes if tested else None
+        res["significance_trusted"] = (
+            all(v["significance"] < _VALIDATION_Z for v in tested) if tested else None
+        )
+        notes += val_notes
+        skipped.update(val_skipped)
         if summary["skipped"]:
             skipped["local significance"] = summary["skipped"]
             kfold = None
@@ -491,8 +630,8 @@ def run_analysis(
     device : str, default='auto'
         Torch device for the flows.
     n_jobs : int or None, default=None
-        Parallel trainings in the cross-fitted estimate of w (data without
-        sidebands only).
+        Processes of the k-fold stage and its validation windows, and
+        parallel trainings of the cross-fitted w (see :func:`analyse_window`).
     output : str or Path, default='skranode-output'
         Folder for ``results.json`` and the plots.
     preset : {'default', 'fast'}, default='default'
@@ -547,7 +686,14 @@ def run_analysis(
         "background templates and the spurious signal w_hat_sideband of the held-out "
         "sideband events) and the signal-model uncertainty w_std_signal_model (the spread "
         "over two starts of the signal models) added; the *_statistical keys take both "
-        "models as exact (coverage: user guide)"
+        "models as exact (coverage: user guide). Truth-free checks: sideband_checks "
+        "compares the fold backgrounds with their held-out sideband events next to the "
+        "signal region (a classifier test and the log-likelihood against the model's own "
+        "samples: a failure means the *_statistical numbers do not hold); "
+        "validation_windows repeats the k-fold stage in pseudo-signal regions next to the "
+        "signal region, with their own sideband backgrounds and no signal-region event, "
+        "where nothing should be found: significance_trusted is whether every one stays "
+        "below 2 sigma"
     )
     order = ["title", "signal_region", "preset", "seed", "notes"]
     res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
@@ -690,6 +836,33 @@ def _print_table(res, out):
             f"{res['significance']} sigma (p = {res['p_value']:.3g}); without the "
             "background-template spread of the fitted yield "
             f"{res.get('significance_bump_hunt_statistical')} sigma"
+        )
+    checks = res.get("sideband_checks") or {}
+    for side in ("low", "high"):
+        entry = checks.get(side)
+        if entry and "classifier" in entry:
+            a, b = entry["strip"]
+            c, ll = entry["classifier"], entry["likelihood"]
+            print(
+                f"  background check, held-out sideband events at {a}-{b} TeV: classifier AUC "
+                f"{c['auc']} (z {c['z']}), log-likelihood {ll['mean_observed']} vs "
+                f"{ll['mean_generated']} for the model's samples (z {ll['z']})"
+            )
+    for name, entry in (res.get("validation_windows") or {}).items():
+        a, b = entry["signal_region"]
+        if "skipped" in entry:
+            print(f"  validation window {name} ({a:g}-{b:g} TeV): skipped")
+            continue
+        print(
+            f"  validation window {name} ({a:g}-{b:g} TeV, {entry['n_sr_events']} events, no "
+            f"signal expected): bump hunt {entry['significance']} sigma, w-hat "
+            f"{entry['w_hat']}, 95% {entry['w_interval_95']}"
+        )
+    if res.get("significance_trusted") is not None:
+        verdict = "yes" if res["significance_trusted"] else "NO"
+        print(
+            f"  significance trusted (every validation window below {_VALIDATION_Z:g} "
+            f"sigma): {verdict}"
         )
     if "max_sic" in res:
         print()

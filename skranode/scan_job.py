@@ -251,6 +251,7 @@ def _print_table(scan, res, out):
             "significance_likelihood_ratio",
             "local_significance",
             "local_p_value",
+            "background_check_passed",
             "n_signal_true",
             "s_over_sqrt_b_true",
         )

@@ -61,6 +61,43 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     assert isinstance(res["notes"], list)
     assert any("preset 'fast' is for smoke runs" in note for note in res["notes"])
     assert result.window.bounds == (3.3, 3.7)
+    # the truth-free checks: the sideband strips and the validation windows
+    assert set(res["sideband_checks"]) == {"low", "high", "passed"}
+    val = res["validation_windows"]
+    assert val["low"]["signal_region"] == pytest.approx([2.9, 3.1])
+    assert val["low"]["sideband"] == pytest.approx([2.8, 3.3], abs=1e-4)
+    # subsampled to the signal region's size
+    assert abs(val["low"]["n_sr_events"] - res["n_sr_events"]) < 0.05 * res["n_sr_events"]
+    assert val["low"]["significance"] < 2 and val["low"]["w_interval_95"][0] == 0
+    # 60k events leave the high window's outer sideband too few events
+    assert "too close to the edge" in val["high"]["skipped"]
+    assert "validation window high" in res["skipped"]
+    assert res["significance_trusted"] is True and res["validation_passed"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The log-likelihood stays within")
+@pytest.mark.filterwarnings("ignore:.*each add more than")
+def test_a_validation_window_with_an_excess_withdraws_the_trust():
+    # a resonance at 3.0 TeV, inside the low validation window, none in the SR
+    background = make_lhco_like(60_000, 0, random_state=5)
+    bump = make_lhco_like(0, 1500, signal_mass=3.0, signal_width=0.02, random_state=6)
+    data = __import__("pandas").concat([background, bump], ignore_index=True)
+    result = analyse_window(
+        data,
+        signal_region=(3.3, 3.7),
+        methods=("R-ANODE (learned w)",),
+        preset="fast",
+        seed=0,
+        device="cpu",
+        n_jobs=1,
+    )
+    res = result.results
+    low = res["validation_windows"]["low"]
+    assert low["significance"] >= 2 and low["w_interval_95"][0] > 0
+    assert res["significance_trusted"] is False and res["validation_passed"] is False
+    assert any(n.startswith("validation window 2.9-3.1 TeV") for n in res["notes"])
+    assert res["significance"] < 2  # the signal region itself has no excess
 
 
 def test_registry_refuses_duplicates_and_unknown_names():

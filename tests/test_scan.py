@@ -143,7 +143,15 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         # a SidebandDensity is given all events and trains on the sideband ones only
         side = (np.asarray(mass) < 3.3) | (np.asarray(mass) >= 3.7)
         trained[id(self)] = rows(np.asarray(A)[side])
+        trained_mass[id(self)] = set(np.asarray(mass)[side])
         return fit_bkg(self, A, mass)
+
+    trained_mass, sampled = {}, []
+    sample_bkg = SidebandDensity.sample
+
+    def spy_sample(self, mass, random_state=None):
+        sampled.append((id(self), set(np.asarray(mass))))
+        return sample_bkg(self, mass, random_state=random_state)
 
     def spy_ranode(self, A, mass=None):
         trained[id(self)] = rows(A)
@@ -165,6 +173,7 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     monkeypatch.setattr(ResidualANODE, "signal_log_density", spy_sig)
     monkeypatch.setattr(ResidualANODE, "background_log_density", bkg_ld)
     monkeypatch.setattr(SidebandDensity, "score_samples", spy_bkg_score)
+    monkeypatch.setattr(SidebandDensity, "sample", spy_sample)
     window = MassWindow(3.3, 3.7, 3.0, 4.0)
     res = scan_window(X, m, window, preset="fast", n_folds=3, min_sideband=100, random_state=0)
     assert res.summary["skipped"] is None
@@ -202,6 +211,23 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     bump = summary["bump_hunt"]
     assert bump["n_signal_fit_std_background"] >= 0
     assert abs(summary["local_significance"]) <= abs(summary["local_significance_statistical"])
+    # the background checks: each fold background draws events at the masses of
+    # its held-out strip events only, and every strip event is checked once
+    checks = summary["sideband_checks"]
+    assert checks["low"]["strip"] == [3.1, 3.3] and checks["high"]["strip"] == [3.7, 3.9]
+    in_strip = ((m >= 3.1) & (m < 3.3)) | ((m >= 3.7) & (m < 3.9))
+    checked = set()
+    for background, masses in sampled:
+        if background in trained_mass:  # not the signal-model samples' draws
+            assert not masses & trained_mass[background]
+            checked |= masses
+    assert checked == set(m[in_strip])
+    assert checks["low"]["n_events"] + checks["high"]["n_events"] == in_strip.sum()
+    for side in ("low", "high"):
+        assert 0.4 < checks[side]["classifier"]["auc"] < 0.7
+        assert checks[side]["likelihood"]["p_value"] >= 0
+    assert checks["passed"] in (True, False)
+    assert set(checks["notes"]) <= set(summary["notes"])
 
 
 def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
@@ -224,6 +250,9 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
     assert list(table["low"]) == [3.3, 3.5, 7.5, 5.5]
     assert np.isfinite(table.loc[:1, "local_significance"]).all()
     assert table.loc[2:, "local_significance"].isna().all()
+    # the truth-free background checks of each analysed window are in its row
+    assert table.loc[:1, "background_check_passed"].isin([True, False]).all()
+    assert np.isfinite(table.loc[:1, "check_low_classifier_z"]).all()
     assert res.best_window in (0, 1)
     assert 0 < res.global_p_value <= 1
     # the global p-value is at least the local one and at most Bonferroni (2 windows)
