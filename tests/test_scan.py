@@ -133,6 +133,7 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
 
     X, m = small_spectrum
     trained, scored = {}, []
+    alive = []  # every spied model stays referenced, so that no two share an id()
     fit_ranode, fit_bkg = ResidualANODE.fit, SidebandDensity.fit
     sig_ld, bkg_ld = ResidualANODE.signal_log_density, ResidualANODE.background_log_density
 
@@ -142,6 +143,7 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     def spy_bkg(self, A, mass=None):
         # a SidebandDensity is given all events and trains on the sideband ones only
         side = (np.asarray(mass) < 3.3) | (np.asarray(mass) >= 3.7)
+        alive.append(self)
         trained[id(self)] = rows(np.asarray(A)[side])
         trained_mass[id(self)] = set(np.asarray(mass)[side])
         return fit_bkg(self, A, mass)
@@ -154,6 +156,7 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         return sample_bkg(self, mass, random_state=random_state)
 
     def spy_ranode(self, A, mass=None):
+        alive.append(self)
         trained[id(self)] = rows(A)
         return fit_ranode(self, A, mass)
 
