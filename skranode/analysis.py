@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.methods import DEFAULT_METHODS, MethodInputs, get_method
@@ -124,113 +125,44 @@ _KFOLD_W_KEYS = (
 )
 
 
-#: A validation window at or above this bump-hunt significance fails.
-_VALIDATION_Z = 2.0
+#: Pseudo-experiments of the bump hunt's empirical null in the signal region
+#: (:func:`~skranode.mass_spectrum.resonance_toys`; they resolve p down to
+#: 1 / 1001, 3.1 sigma, in about 15 s).
+_N_TOYS = 1000
 
 
-def _window_job(features, mass, window, kwargs, threads):
-    """One window of the k-fold stage, in a worker process or in this one."""
-    from skranode.scan import scan_window
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    result = scan_window(features, mass, window, **kwargs)
-    result.backgrounds = []  # the fitted flows stay in the worker
-    return result
-
-
-def _kfold_with_validation(
-    features, mass, window, checks, *, n_sr, preset, w_start, device, n_jobs, seed
-):
+def _kfold_with_validation(features, mass, window, *, n_sr, preset, w_start, device, n_jobs, seed):
     """The k-fold stage of the signal region and its validation windows, in parallel.
 
-    Each validation window is the same procedure (:func:`~skranode.scan.scan_window`
-    with a truth-free start of its signal models) on the events of its own
-    range, none of them in the signal region, subsampled at random so that
-    its pseudo-signal region holds no more events than the signal region: a
-    fluctuation of mismodelling then weighs as much there as here. Its bump
-    hunt's peak is scaled with the window (a validation window of half the
-    size fits a peak of half the signal region's width).
+    Each validation window (:func:`~skranode.scan.validation_tasks`) is the
+    same procedure (:func:`~skranode.scan.scan_window`) in a pseudo-signal
+    region next to the signal region, on its own events.
     """
     import os
 
-    from joblib import Parallel, delayed
-
-    from skranode.scan import SIGNAL_WIDTH
+    from skranode.scan import WindowTask, run_windows, validation_tasks
     from skranode.utils._validation import resolve_device
 
-    rng = np.random.default_rng(seed + 1)
-    jobs = [(features, mass, window, dict(w_start=w_start))]
-    fractions = {}
-    for name, vwin in checks.items():
-        keep = vwin.in_range(mass)
-        n_psr = int(vwin.in_signal_region(mass).sum())
-        fractions[name] = min(1.0, n_sr / n_psr) if n_psr else 1.0
-        keep &= rng.random(mass.size) < fractions[name]
-        # a scaled replica: the bump hunt's peak as wide, relative to the window,
-        # as in the signal region (a peak as wide as the window is unresolvable)
-        scale = vwin.width / window.width
-        width = SIGNAL_WIDTH * scale * window.center / vwin.center
-        jobs.append((features[keep], mass[keep], vwin, dict(w_start=None, signal_width=width)))
+    common = dict(preset=preset, device=device)
+    named = validation_tasks(
+        features,
+        mass,
+        window,
+        n_signal_region=n_sr,
+        **dict(common, random_state=seed),
+    )
+    sr_kwargs = dict(common, w_start=w_start, n_toys=_N_TOYS, random_state=seed)
+    tasks = [WindowTask(features, mass, window, sr_kwargs)]
+    tasks += [task for task, _ in named.values()]
     on_gpu = resolve_device(device).type == "cuda"
     if n_jobs is None:
-        n_jobs = 1 if on_gpu else min(len(jobs), os.cpu_count() or 1)
-    threads = 1 if n_jobs not in (None, 1) else None
-    common = dict(preset=preset, device=device)
-    seeds = [seed] + [seed + 1 + k for k in range(len(checks))]
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_window_job)(f, m, w, dict(common, **kw, random_state=sd), threads)
-        for (f, m, w, kw), sd in zip(jobs, seeds, strict=True)
-    )
+        n_jobs = 1 if on_gpu else min(len(tasks), os.cpu_count() or 1)
+    results = list(run_windows(tasks, n_jobs=n_jobs, threads_per_job=1))
     validation = {
-        name: (vwin, fractions[name], res)
-        for (name, vwin), res in zip(checks.items(), results[1:], strict=True)
+        name: (task.window, fraction, res.summary)
+        for (name, (task, fraction)), res in zip(named.items(), results[1:], strict=True)
     }
     return results[0], validation
-
-
-def _validation_summary(validation):
-    """The validation windows' numbers, their failure notes and the skipped ones."""
-    out, notes, skipped = {}, [], {}
-    for name, (vwin, fraction, result) in validation.items():
-        s = result.summary
-        entry = {
-            "signal_region": list(vwin.bounds),
-            "sideband": [vwin.sideband_low, vwin.sideband_high],
-            "fraction_of_events": round(fraction, 4),
-            "n_sr_events": s["n_sr_events"],
-        }
-        out[name] = entry
-        if s.get("skipped"):
-            entry["skipped"] = s["skipped"]
-            skipped[f"validation window {name}"] = s["skipped"]
-            continue
-        entry.update(
-            significance=s["local_significance"],
-            significance_bump_hunt_statistical=s["local_significance_statistical"],
-            w_hat=s["w_hat"],
-            w_interval_95=s["w_interval_95"],
-            w_upper_limit_95=s["w_upper_limit_95"],
-            significance_likelihood_ratio=s["significance_likelihood_ratio"],
-            background_check_passed=s["sideband_checks"].get("passed"),
-        )
-        a, b = vwin.bounds
-        if s["local_significance"] >= _VALIDATION_Z:
-            notes.append(
-                f"validation window {a:g}-{b:g} TeV (a pseudo-signal region in the sidebands, "
-                f"no signal expected): the bump hunt finds {s['local_significance']} sigma "
-                "there; the procedure makes excesses out of background next to this signal "
-                "region, so its significance is not to be trusted without understanding why"
-            )
-        if s["w_interval_95"][0] > 0:
-            notes.append(
-                f"validation window {a:g}-{b:g} TeV: the w 95 % interval "
-                f"{s['w_interval_95']} excludes 0 where no signal is expected: the w "
-                "numbers take background mismodelling for signal there"
-            )
-    return out, notes, skipped
 
 
 def _labels(df):
@@ -446,20 +378,18 @@ def analyse_window(
     if has_sidebands and "sidebands" not in skipped:
         from scipy.stats import norm
 
-        from skranode.closure import validation_windows
+        from skranode.closure import summarize_validation
         from skranode.inference import W_START
 
         side = window.width
         kfold_window = MassWindow(lo, hi, max(lo - side, float(m.min())), hi + side)
         w_start = cross_fit_start(ranode.w_) if ranode is not None else W_START
-        checks = validation_windows(kfold_window, (float(m.min()), float(m.max())))
 
         def kfold_stage():
             return _kfold_with_validation(
                 data[feats].to_numpy(),
                 m,
                 kfold_window,
-                checks,
                 n_sr=int(in_sr.sum()),
                 preset=cfg["kfold_preset"],
                 w_start=w_start,
@@ -477,15 +407,12 @@ def analyse_window(
             k: v for k, v in summary.get("sideband_checks", {}).items() if k != "notes"
         }
         notes += summary.get("sideband_checks", {}).get("notes", [])
-        val_res, val_notes, val_skipped = _validation_summary(validation)
-        res["validation_windows"] = val_res
-        tested = [v for v in val_res.values() if "skipped" not in v]
-        res["validation_passed"] = not val_notes if tested else None
-        res["significance_trusted"] = (
-            all(v["significance"] < _VALIDATION_Z for v in tested) if tested else None
-        )
-        notes += val_notes
-        skipped.update(val_skipped)
+        verdict = summarize_validation(validation)
+        res["validation_windows"] = verdict["windows"]
+        res["validation_passed"] = verdict["passed"]
+        res["significance_trusted"] = verdict["trusted"]
+        notes += verdict["notes"]
+        skipped.update(verdict["skipped"])
         if summary["skipped"]:
             skipped["local significance"] = summary["skipped"]
             kfold = None
@@ -494,6 +421,9 @@ def analyse_window(
                 significance=summary["local_significance"],
                 p_value=float(norm.sf(summary["local_significance"])),
                 significance_bump_hunt_statistical=summary["local_significance_statistical"],
+                significance_toys=summary.get("local_significance_toys"),
+                p_value_toys=summary.get("local_p_value_toys"),
+                toys=summary.get("toys"),
                 bump_hunt=dict(summary["bump_hunt"], fit_range=list(kfold_window.sideband)),
             )
             res.update({key: summary[key] for key in _KFOLD_W_KEYS})
@@ -680,6 +610,9 @@ def run_analysis(
         "to quote), its fitted yield's uncertainty widened by the spread over the fold "
         "background templates of the signal-region scores (significance_bump_hunt_statistical "
         "without it); assumes the cut does not sculpt the background spectrum beyond that. "
+        "significance_toys: the same significance against its empirical null, pseudo-data "
+        "spectra drawn from the background-only fit of the selected events and refitted (no "
+        "asymptotic formula; takes the fitted dijet shape as true). "
         "w_hat, w_interval_*, w_upper_limit_95 and significance_likelihood_ratio: held-out "
         "mixture likelihood of the k-fold models in the signal region with the "
         "background-model uncertainty w_std_background (the spread over the fold "
@@ -837,6 +770,18 @@ def _print_table(res, out):
             "background-template spread of the fitted yield "
             f"{res.get('significance_bump_hunt_statistical')} sigma"
         )
+        toys = res.get("toys")
+        if toys:
+            print(
+                f"    empirical null ({toys['n_fitted']} pseudo-data spectra of the background "
+                f"fit, z mean {toys['z_mean']}, std {toys['z_std']}): "
+                + (
+                    f"beyond every one: at least {res['significance_toys']} sigma "
+                    f"(p <= {res['p_value_toys']:.3g})"
+                    if toys["beyond_every_toy"]
+                    else f"{res['significance_toys']} sigma (p = {res['p_value_toys']:.3g})"
+                )
+            )
     checks = res.get("sideband_checks") or {}
     for side in ("low", "high"):
         entry = checks.get(side)
@@ -848,22 +793,8 @@ def _print_table(res, out):
                 f"{c['auc']} (z {c['z']}), log-likelihood {ll['mean_observed']} vs "
                 f"{ll['mean_generated']} for the model's samples (z {ll['z']})"
             )
-    for name, entry in (res.get("validation_windows") or {}).items():
-        a, b = entry["signal_region"]
-        if "skipped" in entry:
-            print(f"  validation window {name} ({a:g}-{b:g} TeV): skipped")
-            continue
-        print(
-            f"  validation window {name} ({a:g}-{b:g} TeV, {entry['n_sr_events']} events, no "
-            f"signal expected): bump hunt {entry['significance']} sigma, w-hat "
-            f"{entry['w_hat']}, 95% {entry['w_interval_95']}"
-        )
-    if res.get("significance_trusted") is not None:
-        verdict = "yes" if res["significance_trusted"] else "NO"
-        print(
-            f"  significance trusted (every validation window below {_VALIDATION_Z:g} "
-            f"sigma): {verdict}"
-        )
+    for line in format_validation(res.get("validation_windows"), res.get("significance_trusted")):
+        print(f"  {line}")
     if "max_sic" in res:
         print()
         print(f"  {'method':<22}{'max SIC':>9}")

@@ -109,6 +109,10 @@ def _parser():
     scan.add_argument(
         "--efficiency", type=float, default=0.02, help="sideband efficiency of the score cut"
     )
+    scan.add_argument(
+        "--no-validation", dest="validate", action="store_false",
+        help="skip the validation windows of the most significant window",
+    )
     _common(scan, signal_region=False)
     scan.set_defaults(output="skranode-scan")
     return parser
@@ -186,6 +190,7 @@ def _scan(args):
         sideband_width=args.sideband_width,
         relative=args.relative,
         efficiency=args.efficiency,
+        validate=args.validate,
         preset=args.preset,
         n_jobs=args.n_jobs,
         device=args.device,

@@ -31,14 +31,21 @@ from skranode.mass_window import MassWindow
 __all__ = [
     "ALPHA",
     "classifier_two_sample_test",
+    "format_validation",
     "likelihood_check",
+    "VALIDATION_Z",
     "strip_checks",
+    "summarize_validation",
     "validation_windows",
 ]
 
 #: Level at which a check fails, for all the tests of a window together
 #: (Bonferroni: each of ``n`` tests fails below ``ALPHA / n``).
 ALPHA = 0.01
+
+#: A validation window whose bump-hunt significance reaches this value fails,
+#: and the significance of the window it validates is not trusted.
+VALIDATION_Z = 2.0
 
 #: Most observed events per strip in the classifier test (a random subset
 #: beyond that: the test's time stays bounded and it resolves an AUC of 0.51).
@@ -235,6 +242,109 @@ def validation_windows(window, data_range, *, scale=0.5):
     if high_sr[1] <= data_hi:
         out["high"] = MassWindow(*high_sr, hi, min(high_sr[1] + side, data_hi))
     return out
+
+
+def summarize_validation(validation, *, threshold=VALIDATION_Z):
+    """The verdict of a window's validation windows, with the notes of their failures.
+
+    Parameters
+    ----------
+    validation : dict
+        ``{name: (window, fraction, summary)}``: each validation window
+        (:class:`~skranode.mass_window.MassWindow`), the fraction of its events
+        kept, and the ``summary`` of :func:`~skranode.scan.scan_window` on
+        them.
+    threshold : float, default=VALIDATION_Z
+        A validation window whose bump-hunt significance reaches it fails.
+
+    Returns
+    -------
+    verdict : dict
+        ``windows``: per name, the plain numbers of ``results.json``
+        (``signal_region``, ``sideband``, ``fraction_of_events``,
+        ``n_sr_events``, ``significance``, ``w_hat``, ``w_interval_95``, ...,
+        or ``skipped``); ``notes``: one sentence per failure; ``skipped``:
+        ``{'validation window <name>': why}``; ``passed``: no failure (None
+        when no window was analysed); ``trusted``: every analysed validation
+        window below ``threshold`` (None when none was analysed).
+    """
+    out, notes, skipped = {}, [], {}
+    for name, (vwin, fraction, s) in validation.items():
+        entry = {
+            "signal_region": list(vwin.bounds),
+            "sideband": [vwin.sideband_low, vwin.sideband_high],
+            "fraction_of_events": round(float(fraction), 4),
+            "n_sr_events": s["n_sr_events"],
+        }
+        out[name] = entry
+        if s.get("skipped"):
+            entry["skipped"] = s["skipped"]
+            skipped[f"validation window {name}"] = s["skipped"]
+            continue
+        entry.update(
+            significance=s["local_significance"],
+            significance_bump_hunt_statistical=s["local_significance_statistical"],
+            w_hat=s["w_hat"],
+            w_interval_95=s["w_interval_95"],
+            w_upper_limit_95=s["w_upper_limit_95"],
+            significance_likelihood_ratio=s["significance_likelihood_ratio"],
+            background_check_passed=s["sideband_checks"].get("passed"),
+        )
+        a, b = vwin.bounds
+        if s["local_significance"] >= threshold:
+            notes.append(
+                f"validation window {a:g}-{b:g} TeV (a pseudo-signal region in the sidebands, "
+                f"no signal expected): the bump hunt finds {s['local_significance']} sigma "
+                "there; the procedure makes excesses out of background next to this signal "
+                "region, so its significance is not to be trusted without understanding why"
+            )
+        if s["w_interval_95"][0] > 0:
+            notes.append(
+                f"validation window {a:g}-{b:g} TeV: the w 95 % interval "
+                f"{s['w_interval_95']} excludes 0 where no signal is expected: the w "
+                "numbers take background mismodelling for signal there"
+            )
+    tested = [v for v in out.values() if "skipped" not in v]
+    return {
+        "windows": out,
+        "notes": notes,
+        "skipped": skipped,
+        "passed": (not notes) if tested else None,
+        "trusted": all(v["significance"] < threshold for v in tested) if tested else None,
+    }
+
+
+def format_validation(windows, trusted):
+    """The printed lines of a validation verdict (the main job's and the scan's table).
+
+    Parameters
+    ----------
+    windows : dict
+        ``summarize_validation(...)["windows"]``.
+    trusted : bool or None
+        ``summarize_validation(...)["trusted"]``.
+
+    Returns
+    -------
+    lines : list of str
+    """
+    lines = []
+    for name, entry in (windows or {}).items():
+        a, b = entry["signal_region"]
+        if "skipped" in entry:
+            lines.append(f"validation window {name} ({a:g}-{b:g} TeV): skipped")
+            continue
+        lines.append(
+            f"validation window {name} ({a:g}-{b:g} TeV, {entry['n_sr_events']} events, no "
+            f"signal expected): bump hunt {entry['significance']} sigma, w-hat "
+            f"{entry['w_hat']}, 95% {entry['w_interval_95']}"
+        )
+    if trusted is not None:
+        lines.append(
+            f"significance trusted (every validation window below {VALIDATION_Z:g} "
+            f"sigma): {'yes' if trusted else 'NO'}"
+        )
+    return lines
 
 
 def strip_checks(

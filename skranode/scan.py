@@ -39,6 +39,12 @@ runs, in every window (:func:`scan_window`):
    log-likelihood against that of its own samples (``sideband_checks``; a
    failure is a note: the numbers that take p_B as exact do not hold there).
 
+After the scan, the most significant window gets its **validation windows**
+(:func:`validation_tasks`, the main job's: the same procedure in two
+half-size pseudo-signal regions next to it, where it must find nothing);
+their verdict is ``ScanResult.significance_trusted``. Windows are analysed
+in parallel by :func:`run_windows`, each as a :class:`WindowTask`.
+
 The **look-elsewhere effect** is corrected by pseudo-experiments of the
 local significances: a Poisson bootstrap of the events (one weight per event,
 shared by every window, so that overlapping windows fluctuate together) gives
@@ -72,9 +78,12 @@ __all__ = [
     "SIGNAL_WIDTH",
     "ScanResult",
     "WindowResult",
+    "WindowTask",
+    "run_windows",
     "scan_spectrum",
     "scan_window",
     "sliding_windows",
+    "validation_tasks",
     "window_background",
 ]
 
@@ -298,6 +307,41 @@ def _with_spread(z_statistical, n_signal, sigma_background):
     return float(n_signal / math.hypot(n_signal / z_statistical, sigma_background))
 
 
+def _toy_null(bump, z_local, window, signal_width, sigma_background, n_toys, seeds):
+    """The bump hunt's p-value from pseudo-data of its own background fit (empty: none)."""
+    from skranode.mass_spectrum import resonance_toys
+
+    if not n_toys:
+        return {}
+    toys = resonance_toys(
+        bump,
+        mass=window.center,
+        width=signal_width * window.center,
+        mass_range=(window.sideband_low, window.sideband_high),
+        n_params=_BUMP_HUNT_PARAMS,
+        n_toys=int(n_toys),
+        random_state=int(seeds[-1]) + 7,
+    )
+    toys = toys[np.isfinite(toys[:, 0])]
+    z = toys[:, 0]
+    if sigma_background is not None:
+        z = np.array([_with_spread(zt, nt, sigma_background) for zt, nt in toys])
+    hits = int(np.sum(z >= z_local))
+    p = (1 + hits) / (1 + z.size)
+    return dict(
+        local_p_value_toys=p,
+        local_significance_toys=_round(float(norm.isf(p)), 3),
+        toys=dict(
+            n_toys=int(n_toys),
+            n_fitted=int(z.size),
+            z_mean=_round(float(np.mean(z)), 3) if z.size else None,
+            z_std=_round(float(np.std(z, ddof=1)), 3) if z.size > 1 else None,
+            resolves_below=_round(1.0 / (1 + z.size), 6),
+            beyond_every_toy=hits == 0,
+        ),
+    )
+
+
 def _window_score(ranode, features, mass, window):
     """``log p_S(x | m_c) - log p_B(x | m)``, with ``m_c`` the centre of the signal region.
 
@@ -330,6 +374,7 @@ def scan_window(
     labels=None,
     w_start=None,
     start_factors=(1.0, 2.0),
+    n_toys=0,
     device="cpu",
     random_state=0,
 ):
@@ -374,6 +419,13 @@ def scan_window(
         and the spread of ``w_hat`` over the starts is the *signal-model*
         uncertainty (``w_std_signal_model``): ``w_hat`` depends on where its
         models start (measured in the user guide). One factor skips it.
+    n_toys : int, default=0
+        Pseudo-experiments of the bump hunt's empirical null
+        (:func:`~skranode.mass_spectrum.resonance_toys`: pseudo-data from its
+        own background-only fit, each refitted and widened by the same
+        template spread): ``local_p_value_toys`` and
+        ``local_significance_toys``. 0 skips them (the scan corrects for the
+        look-elsewhere effect by a bootstrap instead).
     device : str, default='cpu'
         Torch device of the flows.
     random_state : int, default=0
@@ -420,6 +472,8 @@ def scan_window(
         raise ValueError(
             f"start_factors must be one or more positive numbers; got {start_factors!r}."
         )
+    if isinstance(n_toys, bool) or not isinstance(n_toys, numbers.Integral) or n_toys < 0:
+        raise ValueError(f"n_toys must be a non-negative integer; got {n_toys!r}.")
     k = cfg["n_folds"] if n_folds is None else int(n_folds)
     features = np.asarray(features, dtype=np.float64)
     mass = np.asarray(mass, dtype=np.float64)
@@ -598,6 +652,7 @@ def scan_window(
             )
         n_signal_std_background = float(np.std(n_template, ddof=1))
         z_local = _with_spread(z_statistical, bump.n_signal, n_signal_std_background)
+    toys = _toy_null(bump, z_local, window, signal_width, n_signal_std_background, n_toys, seeds)
     n_sr = int(sr.sum())
     rng = np.random.default_rng(int(seeds[-1]))
     at = rng.choice(mass[sr], 2000)
@@ -628,6 +683,7 @@ def scan_window(
         local_significance=_round(z_local, 3),
         local_p_value=float(norm.sf(z_local)),
         local_significance_statistical=_round(z_statistical, 3),
+        **toys,
         bump_hunt=dict(
             threshold=_round(threshold, 6),
             efficiency=efficiency,
@@ -676,8 +732,17 @@ class ScanResult:
     details : dict
         Per analysed window index: its :class:`WindowResult` (scores, w
         likelihood, signal-model samples), for plots; not in ``results.json``.
+    validation : dict or None
+        The validation windows of the most significant window
+        (:func:`~skranode.closure.summarize_validation`: ``windows``,
+        ``notes``, ``skipped``, ``passed``, ``trusted``); None when not run.
+    significance_trusted : bool or None
+        Every validation window of the most significant window below
+        :data:`~skranode.closure.VALIDATION_Z`: the procedure finds nothing
+        in the background next to it. None when none was analysed.
     seconds : dict
-        Wall time of the windows and of the look-elsewhere correction.
+        Wall time of the windows, of the look-elsewhere correction and of
+        the validation.
     """
 
     windows: list
@@ -687,6 +752,8 @@ class ScanResult:
     best_window: int = None
     correlation: np.ndarray = field(default=None, repr=False)
     details: dict = field(default_factory=dict, repr=False)
+    validation: dict = None
+    significance_trusted: bool = None
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -739,6 +806,10 @@ class ScanResult:
             "global_p_value": self.global_p_value,
             "global_method": self.global_method,
             "best_window": self.best_window,
+            "significance_trusted": self.significance_trusted,
+            "validation_passed": None if self.validation is None else self.validation["passed"],
+            "validation_windows": None if self.validation is None else self.validation["windows"],
+            "validation_notes": [] if self.validation is None else self.validation["notes"],
             "seconds": self.seconds,
             "windows": self.windows,
         }
@@ -788,51 +859,168 @@ def _fingerprint(*arrays, config):
     return digest.hexdigest()[:16]
 
 
-def _run_window(features, mass, labels, window, kwargs, threads, cache):
-    """One window in a worker: set its torch threads, reuse or write its cache."""
-    if cache is not None and Path(cache).with_suffix(".json").exists():
-        path = Path(cache)
-        summary = json.loads(path.with_suffix(".json").read_text())
-        if summary.get("skipped"):
-            return WindowResult(summary)
-        from skranode.inference import mixture_profile, with_background_spread
+@dataclass
+class WindowTask:
+    """One window to analyse with :func:`scan_window`, in a worker of :func:`run_windows`.
 
-        arrays = np.load(path.with_suffix(".npz"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            profile = mixture_profile(arrays["log_ratio"], w_max=kwargs["w_max"])
-            if "templates" in arrays.files:
-                profile = with_background_spread(
-                    profile,
-                    arrays["templates"],
-                    spurious=summary.get("w_hat_sideband") or 0.0,
-                    signal_model=summary.get("w_std_signal_model") or 0.0,
-                )
-        summary["cached"] = True
-        return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
+    Attributes
+    ----------
+    features : ndarray of shape (n_events, n_features)
+        The events of the window and its sidebands.
+    mass : ndarray of shape (n_events,)
+        Their masses in TeV.
+    window : MassWindow
+        The signal region and its sidebands.
+    kwargs : dict
+        Keywords of :func:`scan_window` (``random_state`` included).
+    labels : ndarray of shape (n_events,) or None, default=None
+        Truth, only to report it.
+    cache : str or None, default=None
+        Path stem of the window's cached result (``.json`` and ``.npz``): read
+        when complete, written when the window is analysed.
+    """
+
+    features: np.ndarray = field(repr=False)
+    mass: np.ndarray = field(repr=False)
+    window: MassWindow
+    kwargs: dict
+    labels: np.ndarray = field(default=None, repr=False)
+    cache: str = None
+
+
+def _read_cache(path, w_max):
+    from skranode.inference import mixture_profile, with_background_spread
+
+    summary = json.loads(path.with_suffix(".json").read_text())
+    if summary.get("skipped"):
+        return WindowResult(summary)
+    arrays = np.load(path.with_suffix(".npz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        profile = mixture_profile(arrays["log_ratio"], w_max=w_max)
+        if "templates" in arrays.files:
+            profile = with_background_spread(
+                profile,
+                arrays["templates"],
+                spurious=summary.get("w_hat_sideband") or 0.0,
+                signal_model=summary.get("w_std_signal_model") or 0.0,
+            )
+    summary["cached"] = True
+    return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
+
+
+def _write_cache(path, result):
+    if result.scores is not None:
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            scores=result.scores,
+            log_ratio=result.profile.log_ratio,
+            signal_samples=result.signal_samples,
+            **({"templates": result.templates} if result.templates is not None else {}),
+        )
+        tmp.replace(path.with_suffix(".npz"))
+    # the summary last: a window counts as done only once both files are complete
+    tmp = path.with_name(path.name + ".tmp.json")
+    tmp.write_text(json.dumps(result.summary))
+    tmp.replace(path.with_suffix(".json"))
+
+
+def _run_task(task, threads):
+    """One window in a worker: set its torch threads, reuse or write its cache."""
+    path = None if task.cache is None else Path(task.cache)
+    if path is not None and path.with_suffix(".json").exists():
+        return _read_cache(path, task.kwargs.get("w_max", 0.5))
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    result = scan_window(features, mass, window, labels=labels, **kwargs)
-    result.backgrounds = []  # not sent back from the worker: the scan does not use them
-    if cache is not None:
-        path = Path(cache)
-        if result.scores is not None:
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez(
-                tmp,
-                scores=result.scores,
-                log_ratio=result.profile.log_ratio,
-                signal_samples=result.signal_samples,
-                **({"templates": result.templates} if result.templates is not None else {}),
-            )
-            tmp.replace(path.with_suffix(".npz"))
-        # the summary last: a window counts as done only once both files are complete
-        tmp = path.with_name(path.name + ".tmp.json")
-        tmp.write_text(json.dumps(result.summary))
-        tmp.replace(path.with_suffix(".json"))
+    result = scan_window(task.features, task.mass, task.window, labels=task.labels, **task.kwargs)
+    result.backgrounds = []  # the fitted flows stay in the worker
+    if path is not None:
+        _write_cache(path, result)
     return result
+
+
+def run_windows(tasks, *, n_jobs=None, threads_per_job=1):
+    """Analyse windows in parallel, each in its own worker (joblib).
+
+    Parameters
+    ----------
+    tasks : list of WindowTask
+        The windows.
+    n_jobs : int or None, default=None
+        Workers (joblib; ``joblib.parallel_config`` selects the backend, for
+        example a dask cluster). None or 1 runs them here, one after the other.
+    threads_per_job : int or None, default=1
+        Torch threads in each parallel worker (one is fastest on a busy
+        machine); with ``n_jobs`` None or 1 the caller's setting is kept.
+
+    Returns
+    -------
+    results : generator of WindowResult
+        In the order of ``tasks``, each as soon as it and those before it
+        are done; without the fitted background models (they stay in the
+        worker).
+    """
+    threads = threads_per_job if n_jobs not in (None, 1) else None
+    calls = (delayed(_run_task)(task, threads) for task in tasks)
+    return Parallel(n_jobs=n_jobs, return_as="generator")(calls)
+
+
+def validation_tasks(features, mass, window, *, n_signal_region, data_range=None, **kwargs):
+    """The validation windows of a window, as tasks of :func:`run_windows`.
+
+    Each is the same procedure in a pseudo-signal region next to the signal
+    region (:func:`~skranode.closure.validation_windows`), with a truth-free
+    start of its signal models (``w_start=None``), on the events of its own
+    range, none of them in the signal region, subsampled at random so that
+    its pseudo-signal region holds no more events than the signal region: a
+    fluctuation of mismodelling then weighs as much there as here. Its bump
+    hunt's peak is scaled with the window (a window of half the size fits a
+    peak of half the width): a peak as wide as the window cannot be told
+    from the background shape.
+
+    Parameters
+    ----------
+    features, mass : ndarray
+        Events (any range: each validation window takes its own).
+    window : MassWindow
+        The window validated.
+    n_signal_region : int
+        Events in its signal region.
+    data_range : tuple of float or None, default=None
+        ``(min, max)`` of the masses of the data; None takes those of ``mass``.
+    **kwargs
+        Keywords of :func:`scan_window` (``random_state`` seeds the
+        subsampling, and each window gets a seed of its own from it;
+        ``signal_width`` is scaled, ``w_start`` replaced by None).
+
+    Returns
+    -------
+    tasks : dict
+        ``{name: (task, fraction)}``: the :class:`WindowTask` of each side
+        that fits inside the data, and the fraction of its events kept.
+    """
+    from skranode.closure import validation_windows
+
+    if data_range is None:
+        data_range = (float(mass.min()), float(mass.max()))
+    seed = int(kwargs.pop("random_state", 0))
+    signal_width = float(kwargs.pop("signal_width", SIGNAL_WIDTH))
+    kwargs.pop("w_start", None)
+    kwargs.pop("labels", None)
+    rng = np.random.default_rng(seed + 1)
+    out = {}
+    for k, (name, vwin) in enumerate(validation_windows(window, data_range).items()):
+        keep = vwin.in_range(mass)
+        n_psr = int(vwin.in_signal_region(mass).sum())
+        fraction = min(1.0, n_signal_region / n_psr) if n_psr else 1.0
+        keep &= rng.random(mass.size) < fraction
+        width = signal_width * (vwin.width / window.width) * window.center / vwin.center
+        task_kwargs = dict(kwargs, w_start=None, signal_width=width, random_state=seed + 1 + k)
+        out[name] = (WindowTask(features[keep], mass[keep], vwin, task_kwargs), fraction)
+    return out
 
 
 def _bootstrap_significances(mass, windows, results, n_bootstrap, rng):
@@ -910,6 +1098,7 @@ def scan_spectrum(
     threads_per_job=1,
     device="cpu",
     cache_dir=None,
+    validate=True,
     random_state=0,
     progress=None,
 ):
@@ -955,6 +1144,11 @@ def scan_spectrum(
         Folder of per-window results; a window whose result is there (same
         events, window and settings) is not analysed again, so an
         interrupted scan resumes where it stopped.
+    validate : bool, default=True
+        Run the procedure in the validation windows of the most significant
+        window (:func:`validation_tasks`: two pseudo-signal regions of half
+        its size next to it, where it must find nothing); their verdict is
+        ``significance_trusted``.
     random_state : int, default=0
         Seed of everything (each window gets its own seed from it).
     progress : callable or None, default=None
@@ -1038,25 +1232,21 @@ def scan_spectrum(
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             cache = str(Path(cache_dir) / f"window_{k:02d}_{key}")
         lab = None if labels is None else labels[index]
-        tasks.append((k, clipped, index, lab, cache))
-    threads = threads_per_job if n_jobs not in (None, 1) else None
-    start = time.perf_counter()
-    calls = (
-        delayed(_run_window)(
+        task = WindowTask(
             features[index],
             mass[index],
-            lab,
             clipped,
             dict(kwargs, random_state=int(seeds[k])),
-            threads,
-            cache,
+            labels=lab,
+            cache=cache,
         )
-        for k, clipped, index, lab, cache in tasks
-    )
+        tasks.append((k, clipped, index, task))
+    start = time.perf_counter()
     order = {}
     done = 0
-    for pos, res in enumerate(Parallel(n_jobs=n_jobs, return_as="generator")(calls)):
-        k, clipped, index, _, _ = tasks[pos]
+    results = run_windows([t[-1] for t in tasks], n_jobs=n_jobs, threads_per_job=threads_per_job)
+    for pos, res in enumerate(results):
+        k, clipped, index, _ = tasks[pos]
         summaries[k] = res
         order[k] = (index, clipped)
         done += 1
@@ -1097,4 +1287,38 @@ def scan_spectrum(
         result.global_significance = 0.0
     result.global_method = method
     result.seconds["look_elsewhere"] = round(time.perf_counter() - start, 1)
+    if validate:
+        from skranode.closure import summarize_validation
+
+        start = time.perf_counter()
+        index, clipped = order[best]
+        named = validation_tasks(
+            features,
+            mass,
+            clipped,
+            n_signal_region=summaries[best].summary["n_sr_events"],
+            data_range=(data_lo, data_hi),
+            **dict(kwargs, random_state=int(seeds[best])),
+        )
+        if cache_dir is not None:
+            for name, (task, _) in named.items():
+                config = dict(
+                    task.kwargs,
+                    version=_CACHE_VERSION,
+                    validation=name,
+                    window=[*task.window.bounds, *task.window.sideband],
+                )
+                key = _fingerprint(task.features, task.mass, config=config)
+                task.cache = str(Path(cache_dir) / f"validation_{best:02d}_{name}_{key}")
+        done = run_windows(
+            [task for task, _ in named.values()], n_jobs=n_jobs, threads_per_job=threads_per_job
+        )
+        result.validation = summarize_validation(
+            {
+                name: (task.window, fraction, res.summary)
+                for (name, (task, fraction)), res in zip(named.items(), done, strict=True)
+            }
+        )
+        result.significance_trusted = result.validation["trusted"]
+        result.seconds["validation"] = round(time.perf_counter() - start, 1)
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
 from skranode.scan import scan_spectrum, sliding_windows
 
@@ -72,6 +73,7 @@ def run_scan(
     sideband_width=0.4,
     relative=False,
     efficiency=0.02,
+    validate=True,
     preset="default",
     n_folds=None,
     n_jobs=None,
@@ -93,6 +95,10 @@ def run_scan(
         The windows (:func:`~skranode.scan.sliding_windows`).
     efficiency : float, default=0.02
         Fraction of sideband events kept by each window's cut.
+    validate : bool, default=True
+        Run the validation windows of the most significant window
+        (:func:`~skranode.scan.scan_spectrum`); their verdict is
+        ``significance_trusted``.
     preset : {'default', 'fast'}, default='default'
         Training budgets per window.
     n_folds : int or None, default=None
@@ -143,6 +149,7 @@ def run_scan(
         n_jobs=n_jobs,
         device=device,
         cache_dir=out / "cache",
+        validate=validate,
         random_state=seed,
         progress=_progress_printer() if verbose else None,
     )
@@ -185,6 +192,13 @@ def run_scan(
         for note in win.get("notes", []):
             lo, hi = win["signal_region"]
             res["notes"].append(f"window {k} [{lo:g}, {hi:g}): {note}")
+    if scan.validation is not None:
+        for note in scan.validation["notes"]:
+            res["notes"].append(f"most significant window {scan.best_window}: {note}")
+        for name, why in scan.validation["skipped"].items():
+            res["notes"].append(
+                f"most significant window {scan.best_window}: {name} skipped: {why}"
+            )
     res["plots"] = _write_plots(scan, data, out, truth_mass, feats)
     (out / "results.json").write_text(json.dumps(res, indent=2))
     if verbose:
@@ -270,4 +284,7 @@ def _print_table(scan, res, out):
             f"{scan.global_significance} sigma (p = {scan.global_p_value:.3g}; "
             f"{scan.global_method})"
         )
+        if scan.validation is not None:
+            for line in format_validation(scan.validation["windows"], scan.significance_trusted):
+                print(f"  {line}")
     print(f"  plots and results.json in {out}/")

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from skranode.analysis import analyse_window
 from skranode.datasets import make_lhco_like, signal_region_mask
@@ -58,6 +59,12 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     # the bump hunt's yield widened by its spread over the fold backgrounds
     assert 0 < res["significance"] <= res["significance_bump_hunt_statistical"]
     assert res["bump_hunt"]["n_signal_fit_std_background"] >= 0
+    # its empirical null: pseudo-data spectra of the background fit, standard normal
+    toys = res["toys"]
+    assert toys["n_toys"] == 1000 and toys["n_fitted"] >= 990
+    assert abs(toys["z_mean"]) < 0.2 and 0.5 < toys["z_std"] < 1.1
+    assert res["p_value_toys"] <= 0.01  # the planted excess is beyond almost every toy
+    assert res["significance_toys"] == pytest.approx(norm.isf(res["p_value_toys"]), abs=1e-3)
     assert isinstance(res["notes"], list)
     assert any("preset 'fast' is for smoke runs" in note for note in res["notes"])
     assert result.window.bounds == (3.3, 3.7)

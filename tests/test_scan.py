@@ -68,6 +68,33 @@ def test_fit_resonance_null_is_standard_normal_and_peak_is_found():
     assert abs(fit.n_signal - 250) < 3 * fit.n_signal_std
 
 
+def test_resonance_toys_sample_the_background_fit_and_calibrate_the_peak():
+    from skranode.mass_spectrum import resonance_toys
+
+    rng = np.random.default_rng(3)
+    kw = dict(mass=3.8, width=0.19, mass_range=(3.0, 4.6), n_params=3)
+    m = _dijet_masses(rng, 2000)
+    fit = fit_resonance(m, **kw)
+    toys = resonance_toys(fit, n_toys=300, random_state=1, **kw)
+    assert toys.shape == (300, 2) and np.isfinite(toys).all()
+    # the toys are spectra of the background fit: Poisson counts around the observed
+    # one, and the peak's significance standard normal on them (Wilks)
+    z = toys[:, 0]
+    assert abs(z.mean()) < 0.2 and 0.85 < z.std() < 1.15
+    assert abs(np.mean(z >= 1.0) - norm.sf(1.0)) < 0.06
+    # the same seed gives the same toys; another seed other ones
+    np.testing.assert_array_equal(toys, resonance_toys(fit, n_toys=300, random_state=1, **kw))
+    assert not np.array_equal(toys, resonance_toys(fit, n_toys=300, random_state=2, **kw))
+    # a planted peak lies beyond every toy of its own background-only fit
+    peak = fit_resonance(np.r_[m, rng.normal(3.8, 0.19, 250)], **kw)
+    assert peak.significance > 4
+    assert np.all(resonance_toys(peak, n_toys=300, **kw)[:, 0] < peak.significance)
+    with pytest.raises(ValueError, match="n_params"):
+        resonance_toys(fit, n_toys=10, **dict(kw, n_params=4))
+    with pytest.raises(ValueError, match="n_toys"):
+        resonance_toys(fit, n_toys=0, **kw)
+
+
 def test_fit_resonance_deficit_is_negative_and_errors_are_clear():
     rng = np.random.default_rng(1)
     m = _dijet_masses(rng, 3000)
@@ -261,6 +288,30 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
     # the global p-value is at least the local one and at most Bonferroni (2 windows)
     p_local = min(w["local_p_value"] for w in res.windows[:2])
     assert p_local - 1e-3 <= res.global_p_value <= min(1, 2 * p_local) + 1e-2
+    # the validation windows of the most significant window: next to it, none of its
+    # events, subsampled to about its signal-region count, their verdict the trust
+    best = res.windows[res.best_window]
+    lo, hi = best["signal_region"]
+    val = res.validation
+    assert set(val["windows"]) == {"low", "high"}
+    analysed = {k: v for k, v in val["windows"].items() if "skipped" not in v}
+    assert analysed
+    for entry in val["windows"].values():
+        a, b = entry["signal_region"]
+        assert b - a == pytest.approx((hi - lo) / 2)
+        assert b <= lo - 0.1 or a >= hi + 0.1
+        inner = entry["sideband"][1] if b <= lo else entry["sideband"][0]
+        assert inner == pytest.approx(lo if b <= lo else hi)
+    for entry in analysed.values():
+        assert entry["n_sr_events"] < 1.1 * best["n_sr_events"]
+        assert np.isfinite(entry["significance"])
+    assert res.significance_trusted is all(
+        v["significance"] < 2 for v in analysed.values()
+    )
+    assert res.to_dict()["significance_trusted"] is res.significance_trusted
+    assert set(val["skipped"]) == {f"validation window {k}" for k in val["windows"]} - {
+        f"validation window {k}" for k in analysed
+    }
     json.dumps(res.to_dict())  # plain Python
     again = scan_spectrum(X, m, **kwargs)
     assert all(w.get("cached") for w in again.windows[:2])
@@ -268,6 +319,8 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
         assert a["local_significance"] == b["local_significance"]
         assert a["w_hat"] == b["w_hat"]
     np.testing.assert_array_equal(res.details[0].scores, again.details[0].scores)
+    assert again.validation == res.validation  # read back from the cache
+    assert len(list(tmp_path.glob("validation_*.json"))) == 2
 
 
 @pytest.mark.parametrize(
@@ -303,6 +356,8 @@ def test_scan_cli_writes_results_json(tmp_path):
         "local_significance", "local_p_value", "n_signal_upper_limit_95",
     ):
         assert key in win
+    assert res["significance_trusted"] in (True, False, None)
+    assert set(res["validation_windows"]) <= {"low", "high"}
     assert set(res["plots"]) >= {"local_p_values.png", "signal_fraction.png"}
     assert all((out / name).exists() for name in res["plots"])
 
@@ -332,6 +387,7 @@ def test_scan_on_a_dask_cluster_matches_the_local_run(small_spectrum):
     kwargs = dict(
         windows=[MassWindow(3.3, 3.7, 2.9, 4.1), MassWindow(3.5, 3.9, 3.1, 4.3)],
         preset="fast", min_sideband=100, n_bootstrap=10, n_pseudo=10_000, random_state=2,
+        validate=False,
     )
     local = scan_spectrum(X, m, **kwargs)
     cluster = distributed.LocalCluster(
