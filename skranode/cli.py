@@ -1,10 +1,42 @@
 """Command line: ``skranode demo``, ``run`` and ``scan`` (also ``python -m skranode``)."""
 
 import argparse
+import os
+import sys
 
 from skranode.mass_window import DEFAULT_SIGNAL_REGION
 
 __all__ = ["main"]
+
+#: Set to 1 to see the full traceback of an error instead of its one line.
+TRACEBACK_VARIABLE = "SKRANODE_TRACEBACK"
+
+
+def _integer(minimum, *, zero=True):
+    """An argparse type: an integer >= ``minimum`` (0 excluded unless ``zero``)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum or (value == 0 and not zero):
+            what = f">= {minimum}" + ("" if zero else ", not 0")
+            raise argparse.ArgumentTypeError(f"must be {what}; got {value}")
+        return value
+
+    return parse
+
+
+def _n_jobs(text):
+    """``--n-jobs``: a positive count, or negative as in joblib (-1: every core); never 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must not be 0: a number of jobs, or -1 for every core")
+    return value
 
 
 def _common(parser, *, signal_region=True):
@@ -17,7 +49,9 @@ def _common(parser, *, signal_region=True):
             metavar=("LO", "HI"),
             help="signal region in TeV, LO <= mjj < HI (default %(default)s)",
         )
-    parser.add_argument("--n-jobs", type=int, default=None, help="parallel jobs")
+    parser.add_argument(
+        "--n-jobs", type=_n_jobs, default=None, help="parallel jobs (-1: every core)"
+    )
     parser.add_argument(
         "--preset",
         choices=("default", "fast"),
@@ -26,10 +60,10 @@ def _common(parser, *, signal_region=True):
     )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda")
     parser.add_argument("--output", default="skranode-output", help="folder for the results")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=_integer(0), default=0, help="random seed")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=_integer(1),
         default=None,
         help="torch CPU threads (default: torch's choice; 1 is faster on busy cores)",
     )
@@ -44,7 +78,7 @@ def _parser():
     demo = sub.add_parser("demo", help="run the analysis on built-in LHCO-like data")
     demo.add_argument(
         "--n-signal",
-        type=int,
+        type=_integer(0),
         default=800,
         help="signal events planted over the whole mass range (default 800)",
     )
@@ -67,7 +101,7 @@ def _parser():
     run.add_argument("--test", nargs="+", metavar="PATH", help="labelled test files")
     run.add_argument(
         "--n-signal",
-        type=int,
+        type=_integer(0),
         default=1000,
         help="signal events re-injected into a labelled file with sidebands (default 1000)",
     )
@@ -90,10 +124,11 @@ def _parser():
         "--signal-mass", type=float, default=4.1, help="built-in data: planted mass (TeV)"
     )
     scan.add_argument(
-        "--n-signal", type=int, default=1200, help="built-in data: planted signal events"
+        "--n-signal", type=_integer(0), default=1200, help="built-in data: planted signal events"
     )
     scan.add_argument(
-        "--n-background", type=int, default=1_000_000, help="built-in data: background events"
+        "--n-background", type=_integer(1), default=1_000_000,
+        help="built-in data: background events",
     )
     scan.add_argument(
         "--mass-range", nargs=2, type=float, default=(3.0, 5.5), metavar=("LO", "HI"),
@@ -119,11 +154,43 @@ def _parser():
 
 
 def main(argv=None):
-    """Entry point of the ``skranode`` console script."""
+    """Entry point of the ``skranode`` console script.
+
+    Bad arguments end with argparse's usage line; an error of the run (bad
+    data, a file that cannot be read, an invalid setting) with one line on
+    stderr naming it, and exit status 2 in both cases (130 when interrupted).
+    ``SKRANODE_TRACEBACK=1`` shows the full traceback instead.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on an error, 130 when interrupted.
+    """
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("skranode: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ImportError) as exc:
+        if os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
+            raise
+        message = " ".join(str(exc).split())  # one line, whatever the library wrote
+        print(
+            f"skranode: error: {message} ({type(exc).__name__}; {TRACEBACK_VARIABLE}=1 shows "
+            "the traceback)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run(args):
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"skranode: --threads must be >= 1; got {args.threads}.")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -162,8 +229,6 @@ def main(argv=None):
 def _scan(args):
     from skranode.scan_job import make_scan_data, run_scan
 
-    if args.n_signal < 0 or args.n_background < 1:
-        raise SystemExit("skranode: --n-signal must be >= 0 and --n-background >= 1.")
     if args.data is None:
         data = make_scan_data(
             n_background=args.n_background,

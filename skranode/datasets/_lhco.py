@@ -185,16 +185,43 @@ def load_lhco_rnd(path, *, as_frame=True):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No LHCO R&D file at {path}.")
+    _check_hdf5_signature(path)
     try:
         frame = pd.read_hdf(path)
     except ImportError as exc:
         raise ImportError(
             "Reading the LHCO R&D HDF file needs PyTables: pip install tables (or skranode[lhco])."
         ) from exc
+    except Exception as exc:  # noqa: BLE001 - any reader failure means an unreadable file
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise ValueError(
+            f"{path} is not a readable LHCO R&D HDF file ({type(exc).__name__}: {first[:200]}); "
+            "download it again (fetch_lhco_rnd) or check the path."
+        ) from exc
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{path} does not hold a pandas DataFrame.")
     data, label = rnd_features(frame)
     return to_output(data, label, as_frame)
+
+
+#: The 8 bytes an HDF5 file starts with (at offset 0, 512, 1024, ... with a user block).
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_hdf5_signature(path):
+    """Refuse a file that is not HDF5 before PyTables reads it (empty, text, truncated)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        offset = 0
+        while offset + 8 <= size:
+            f.seek(offset)
+            if f.read(8) == _HDF5_SIGNATURE:
+                return
+            offset = 512 if offset == 0 else 2 * offset
+    raise ValueError(
+        f"{path} is not an HDF5 file ({size} bytes, no HDF5 signature): an empty, truncated "
+        "or wrong file. Download the LHCO R&D features file again (fetch_lhco_rnd)."
+    )
 
 
 def load_lhco_sr(path, *, as_frame=True):
@@ -230,12 +257,25 @@ def load_lhco_sr(path, *, as_frame=True):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No signal-region array at {path}.")
-    array = np.load(path, allow_pickle=False)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - a bad header raises many different errors
+        raise ValueError(
+            f"{path} is not a readable .npy array ({type(exc).__name__}: {exc}); expected a "
+            f"float array of shape (n_events, {len(COLUMNS)}) written by numpy.save."
+        ) from exc
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise ValueError(
+            f"{path} does not hold a numeric array (dtype "
+            f"{getattr(array, 'dtype', type(array).__name__)}); expected floats."
+        )
     if array.ndim != 2 or array.shape[1] != len(COLUMNS):
         raise ValueError(
             f"{path} holds an array of shape {array.shape}; expected (n_events, "
             f"{len(COLUMNS)}) with the columns {list(COLUMNS)}."
         )
+    if array.shape[0] == 0:
+        raise ValueError(f"{path} holds no events (shape {array.shape}).")
     array = np.asarray(array, dtype=np.float64)
     bad = ~np.isfinite(array)
     if bad.any():
