@@ -17,6 +17,7 @@ trains only signal models.
 
 import math
 import numbers
+import os
 
 import numpy as np
 import torch
@@ -209,6 +210,15 @@ class _BackgroundRatioBase(bkg_protocol.SharedBackgroundMixin, DensityMixin, Bas
             or n_samples < 1
         ):
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        # the events alone, in float64 with their mass, against this machine's memory
+        need = int(n_samples) * 8 * 8
+        have = _physical_memory()
+        if have is not None and need > have:
+            raise ValueError(
+                f"n_samples={int(n_samples)} needs at least {need / 2**30:.3g} GiB for the "
+                f"events alone; this machine has {have / 2**30:.3g} GiB. Draw them in "
+                "batches of fewer events."
+            )
         return int(n_samples)
 
     def _sample_masses(self, n_samples, m):
@@ -325,7 +335,10 @@ class ANODE(_BackgroundRatioBase):
             self, X, m, reset=True, mass_column=self.mass_column
         )
         # fail early, before any training, when the background cannot score X
-        self._background_log_density(features[:1], mass[:1])
+        bkg_protocol.check_feature_names(
+            self._check_background(), getattr(self, "feature_names_in_", None)
+        )
+        bkg_protocol.check_support(self._check_background(), features, mass)
         flow = self._make_flow(ConditionalFlowDensity)
         self.flow_ = flow.fit(features, mass)
         self.history_ = dict(flow.history_)
@@ -397,6 +410,14 @@ class ANODE(_BackgroundRatioBase):
 
 
 # --------------------------------------------------------------------------- R-ANODE
+def _physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 class _MixtureSignalModel(torch.nn.Module):
     """A conditional flow for p_S plus the mixture weight and, optionally, p_S(m).
 
@@ -423,7 +444,9 @@ class _MixtureSignalModel(torch.nn.Module):
         return F.logsigmoid(logit), F.logsigmoid(-logit)
 
     def weight(self):
-        return float(torch.sigmoid(self.w_raw.detach() * _SCALAR_SPEEDUP))
+        # a float32 sigmoid of a large logit rounds to exactly 0 or 1: keep w inside
+        w = float(torch.sigmoid(self.w_raw.detach() * _SCALAR_SPEEDUP))
+        return min(max(w, 1e-7), 1.0 - 1e-7)
 
     def set_weight(self, w):
         w = min(max(float(w), 1e-7), 1.0 - 1e-7)
@@ -695,6 +718,10 @@ class ResidualANODE(_BackgroundRatioBase):
             self, X, m, reset=True, mass_column=self.mass_column
         )
         window = self._mass_window(mass) if self.joint else None
+        bkg_protocol.check_feature_names(
+            self._check_background(), getattr(self, "feature_names_in_", None)
+        )
+        bkg_protocol.check_support(self._check_background(), features, mass)
         # evaluated once; the training loop only reads it
         log_pb = self._background_log_density(features, mass, joint=self.joint)
         flow = self._make_flow(_SignalFlow)
@@ -815,7 +842,9 @@ class ResidualANODE(_BackgroundRatioBase):
         features, mass = self._check_input(X, m)
         log_ps = self._log_signal(features, mass)
         log_pb = self._background_log_density(features, mass, joint=self.joint)
-        mixture = np.logaddexp(math.log(self.w_) + log_ps, math.log1p(-self.w_) + log_pb)
+        with np.errstate(divide="ignore"):  # w_ of exactly 0 or 1: log 0 = -inf is right
+            log_w, log_1mw = np.log(self.w_), np.log1p(-self.w_)
+        mixture = np.logaddexp(log_w + log_ps, log_1mw + log_pb)
         return float(np.mean(mixture))
 
     def sample(self, n_samples=1, m=None, random_state=None):

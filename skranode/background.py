@@ -38,6 +38,8 @@ from skranode.utils._validation import join_features_and_mass
 __all__ = [
     "SharedBackgroundMixin",
     "background_features",
+    "check_feature_names",
+    "check_support",
     "is_fitted",
     "log_density",
     "n_features",
@@ -164,6 +166,105 @@ def log_density(background, features, mass, *, joint=False):
             f"(first at row {np.flatnonzero(bad)[0]}); check the background model."
         )
     return log_p
+
+
+def check_feature_names(background, names):
+    """Refuse DataFrame columns that are not the background model's, in its order.
+
+    Validated features reach the background by position; a DataFrame whose
+    columns a caller reordered or renamed would be scored as if they were the
+    background's columns.
+
+    Parameters
+    ----------
+    background : object
+        A fitted background model.
+    names : array-like of str or None
+        ``feature_names_in_`` of the method fitted on the caller's DataFrame
+        (None for arrays: nothing to check).
+
+    Raises
+    ------
+    ValueError
+        When both have names, as many, and they differ.
+    """
+    theirs = getattr(background, "feature_names_in_", None)
+    if names is None or theirs is None or len(names) != len(theirs):
+        return
+    names, theirs = [str(n) for n in names], [str(n) for n in theirs]
+    if names == theirs:
+        return
+    if sorted(names) == sorted(theirs):
+        raise ValueError(
+            f"X has the background's columns in another order: {names} against {theirs}. "
+            "Reorder them as the background saw them: X = X[background.feature_names_in_]."
+        )
+    raise ValueError(
+        f"X has the columns {names} but the background was fitted on {theirs}: pass the "
+        "features the background models, with its column names."
+    )
+
+
+#: :func:`check_support` refuses data of which more than this fraction has a
+#: log p_B below the 0.1 % quantile of the background model's own samples.
+OUT_OF_SUPPORT_FRACTION = 0.5
+
+
+def check_support(background, features, mass, *, n_check=2000):
+    """Refuse events that are not in the space the background model was trained in.
+
+    A fixed background evaluated on features in another space (standardised
+    by a scaler in a Pipeline, columns in another order, other units) gives
+    densities far below anything it generates itself, and every number built
+    on it is wrong without a word. The check draws one background event at the
+    mass of each of up to ``n_check`` events and compares the log-densities:
+    when more than :data:`OUT_OF_SUPPORT_FRACTION` of the events lie below the
+    0.1 % quantile of the model's own samples it raises. A signal fraction of
+    a few per cent, or a mismodelled background, stays far from that. Models
+    without both ``sample`` and ``score_samples`` are not checked. The
+    caller's random streams are not touched (a fixed seed).
+
+    Parameters
+    ----------
+    background : object
+        A fitted background model.
+    features : ndarray of shape (n_samples, n_features)
+        Validated features.
+    mass : ndarray of shape (n_samples,)
+        Their masses.
+    n_check : int, default=2000
+        Events checked (a fixed random subset beyond that).
+
+    Raises
+    ------
+    ValueError
+        When the events are not where the background model has its density.
+    """
+    if features.shape[0] == 0 or not all(
+        hasattr(background, name) for name in ("sample", "score_samples")
+    ):
+        return
+    rng = np.random.default_rng(0)
+    n = features.shape[0]
+    idx = np.sort(rng.choice(n, n_check, replace=False)) if n > n_check else np.arange(n)
+    log_data = log_density(background, features[idx], mass[idx])
+    drawn = sample_features(background, mass[idx], 0, features.shape[1])
+    log_drawn = log_density(background, drawn, mass[idx])
+    log_drawn = log_drawn[np.isfinite(log_drawn)]
+    if log_drawn.size < 10:
+        return
+    floor = float(np.quantile(log_drawn, 0.001))
+    below = float(np.mean(log_data < floor))
+    if below > OUT_OF_SUPPORT_FRACTION:
+        raise ValueError(
+            f"{below:.0%} of the events have a background log-density below {floor:.3g}, "
+            "which 99.9 % of the background model's own samples exceed (median "
+            f"{float(np.median(log_data)):.3g} against {float(np.median(log_drawn)):.3g}): "
+            "X is not in the space the background was trained in. Were the features "
+            "transformed (a scaler in a Pipeline before a fixed background), put in "
+            "another column order, or given in other units? Pass them as the background "
+            "saw them; transform inside the background model instead."
+        )
 
 
 def sample_features(background, mass, random_state, n_features_expected=None):

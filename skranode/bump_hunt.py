@@ -114,6 +114,7 @@ def enhanced_bump_hunt(
     sideband = window.in_sidebands(mass)
     if not sideband.any():
         raise ValueError("No event lies in the sidebands: cannot set the cut or fit the spectrum.")
+    threshold_from_efficiency = threshold is None
     if threshold is None:
         if not (isinstance(efficiency, numbers.Real) and 0 < efficiency <= 1):
             raise ValueError(f"efficiency must be in (0, 1]; got {efficiency!r}.")
@@ -127,6 +128,16 @@ def enhanced_bump_hunt(
         threshold = float(threshold)
         selected = scores >= threshold
     n_sb_pass = int((selected & sideband).sum())
+    n_sb = int(sideband.sum())
+    if threshold_from_efficiency and n_sb_pass > max(
+        1.5 * efficiency * n_sb, efficiency * n_sb + 5
+    ):
+        raise ValueError(
+            f"The scores are tied at the cut: {n_sb_pass} of {n_sb} sideband events "
+            f"({n_sb_pass / n_sb:.3g}) have a score >= {threshold:.6g}, not the efficiency "
+            f"{efficiency} asked. Use a score without ties, or pass threshold= and read "
+            "sideband_efficiency from the result."
+        )
     if n_sb_pass < 10:
         raise ValueError(
             f"Only {n_sb_pass} sideband event(s) pass the cut: too few to fit the spectrum. "
@@ -137,7 +148,7 @@ def enhanced_bump_hunt(
     observed = int(spec.n_signal_region_)
     return BumpHuntResult(
         threshold=threshold,
-        sideband_efficiency=n_sb_pass / int(sideband.sum()),
+        sideband_efficiency=n_sb_pass / n_sb,
         n_selected=int(selected.sum()),
         n_observed=observed,
         expected=float(expected),

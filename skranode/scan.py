@@ -619,6 +619,13 @@ def scan_window(
     sideband = ~sr
     threshold = float(np.quantile(scores[sideband], 1.0 - efficiency, method="higher"))
     selected = scores >= threshold
+    achieved = float(np.mean(selected[sideband]))
+    if achieved > 1.5 * efficiency:
+        notes.append(
+            f"the anomaly scores are tied at the cut: {achieved:.3g} of the sideband events "
+            f"pass it, not the {efficiency} asked (a score constant over many events); the "
+            "bump hunt has much less power than it should"
+        )
     try:
         bump = fit_resonance(
             mass[selected],
@@ -816,7 +823,9 @@ class ScanResult:
 
 
 def _check_events(X, m):
-    from skranode.utils._validation import check_mass
+    from skranode.utils._validation import check_aligned, check_mass
+
+    check_aligned(X, m)
 
     if hasattr(X, "to_numpy"):
         names = [str(c) for c in X.columns]

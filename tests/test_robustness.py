@@ -18,6 +18,8 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skranode import (
     CATHODEClassifier,
@@ -135,6 +137,8 @@ def fitted(name):
         return _flow().fit(X, M)
     if name == "sideband":
         return _sideband().fit(X, M)
+    if name == "sideband_frame":
+        return _sideband().fit(pd.DataFrame(X, columns=COLS), M)
     if name == "cathode":
         return _cathode(fitted("sideband")).fit(X_SR, M_SR)
     if name == "lacathode":
@@ -496,7 +500,7 @@ BAD_INPUT = [
         lambda: _cathode(fitted("sideband")),
         lambda e: e.fit(X_SR[:, :3], M_SR),
         ValueError,
-        r"must model the same features as X",
+        r"X has 3 feature\(s\) but the background SidebandDensity was fitted on 4",
     ),
     (
         "cathode-fit-no-background-no-signal-region",
@@ -746,6 +750,84 @@ BAD_INPUT = [
     ),
 ]
 
+def _shuffled_index(X_, m_):
+    """A DataFrame and a mass Series with the same values but the Series' index shuffled."""
+    frame = pd.DataFrame(X_, columns=COLS)
+    order = np.random.default_rng(0).permutation(len(m_))
+    return frame, pd.Series(np.asarray(m_)[order], index=order)
+
+
+BAD_INPUT += [
+    (
+        f"{name}-{stage}-mass-index-not-aligned",
+        factory,
+        call,
+        ValueError,
+        r"index of the mass m differs from the index of X",
+    )
+    for name, stage, factory, call in [
+        ("sideband", "fit", _sideband, lambda e: e.fit(*_shuffled_index(X, M))),
+        ("sideband", "score", lambda: fitted("sideband"),
+         lambda e: e.score_samples(*_shuffled_index(X, M))),
+        ("ranode", "fit", lambda: _ranode(fitted("sideband")),
+         lambda e: e.fit(*_shuffled_index(X_SR, M_SR))),
+        ("ranode", "score", lambda: fitted("ranode"),
+         lambda e: e.score_samples(*_shuffled_index(X_SR, M_SR))),
+        ("anode", "score", lambda: fitted("anode"),
+         lambda e: e.score_samples(*_shuffled_index(X_SR, M_SR))),
+        ("cathode", "fit", lambda: _cathode(fitted("sideband")),
+         lambda e: e.fit(*_shuffled_index(X_SR, M_SR))),
+        ("cwola", "fit", _cwola, lambda e: e.fit(*_shuffled_index(X, M))),
+    ]
+]
+
+def _reordered(X_):
+    return pd.DataFrame(X_, columns=COLS)[[COLS[1], COLS[0], *COLS[2:]]]
+
+
+def _scaled(X_):
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit_transform(X_)
+
+
+BAD_INPUT += [
+    (
+        f"{name}-fit-columns-in-another-order",
+        factory,
+        lambda e: e.fit(_reordered(X_SR), M_SR),
+        ValueError,
+        r"background's columns in another order",
+    )
+    for name, factory in [
+        ("ranode", lambda: _ranode(fitted("sideband_frame"))),
+        ("anode", lambda: _anode(fitted("sideband_frame"))),
+        ("cathode", lambda: _cathode(fitted("sideband_frame"))),
+    ]
+] + [
+    (
+        f"{name}-fit-features-transformed-before-a-fixed-background",
+        factory,
+        lambda e: e.fit(_scaled(X_SR), M_SR),
+        ValueError,
+        r"not in the space the background was trained in",
+    )
+    for name, factory in [
+        ("ranode", lambda: _ranode(fitted("sideband"))),
+        ("anode", lambda: _anode(fitted("sideband"))),
+        ("cathode", lambda: _cathode(fitted("sideband"))),
+        ("ranode-pipeline", lambda: make_pipeline(StandardScaler(), _ranode(fitted("sideband")))),
+    ]
+] + [
+    (
+        "ranode-fit-features-in-gev",
+        lambda: _ranode(fitted("sideband")),
+        lambda e: e.fit(X_SR * 1000, M_SR),
+        ValueError,
+        r"other units",
+    )
+]
+
 BAD_INPUT.append(
     (
         "ranode-sample-masses-wrong-length",
@@ -775,6 +857,67 @@ def test_bad_input_table_is_large_and_covers_fit_score_and_sample():
     assert len(set(_ids(BAD_INPUT))) == len(BAD_INPUT)
     for kind in ("-fit-", "-score-", "-sample-", "-predict-"):
         assert any(kind in name for name in _ids(BAD_INPUT)), kind
+
+
+@pytest.mark.parametrize("w", [0.0, 1.0])
+def test_a_learned_w_at_exactly_zero_or_one_scores_the_limit(w):
+    """A learned w that rounds to exactly 0 or 1 gave 'math domain error' in score()."""
+    import copy
+
+    est = copy.deepcopy(fitted("ranode"))
+    est.w_ = w
+    limit = est.background_log_density(X_SR, M_SR) if w == 0 else est.signal_log_density(
+        X_SR, M_SR
+    )
+    assert est.score(X_SR, M_SR) == pytest.approx(float(np.mean(limit)), rel=1e-12)
+
+
+def test_tied_scores_at_the_cut_are_refused_not_silently_kept():
+    """Scores tied at the cut: asked for efficiency 0.1, the bump hunt used 1.0."""
+    from skranode.bump_hunt import enhanced_bump_hunt
+
+    m = make_lhco_like(n_background=4000, n_signal=0, random_state=3)["mjj"].to_numpy()
+    tied = np.where(np.arange(m.size) % 10 == 0, 1.0, 0.0)
+    tied[: m.size // 2] = 1.0  # half of the events share the top score
+    with pytest.raises(ValueError, match=r"tied at the cut: .* not the efficiency 0.1"):
+        enhanced_bump_hunt(tied, m, signal_region=SR, efficiency=0.1)
+    # an explicit threshold is the user's choice; the efficiency it gives is reported
+    res = enhanced_bump_hunt(tied, m, signal_region=SR, threshold=1.0)
+    assert 0.5 < res.sideband_efficiency < 0.6
+    # continuous scores meet the efficiency asked
+    res = enhanced_bump_hunt(np.random.default_rng(0).random(m.size), m, signal_region=SR)
+    assert res.sideband_efficiency == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_sample_larger_than_the_memory_is_refused_before_any_work():
+    """sample(10**12) used to fail inside numpy with a MemoryError for 7.28 TiB."""
+    with pytest.raises(ValueError, match=r"n_samples=1000000000000 needs at least .* GiB"):
+        fitted("ranode").sample(10**12, m=3.5)
+    assert fitted("ranode").sample(5, m=3.5)[0].shape == (5, 4)
+
+
+def test_nullable_pandas_columns_are_numbers_and_na_is_named():
+    """pandas' nullable Float64 / Int64 columns are numeric (they were called non-numeric);
+    a missing value in them is a NaN event, named as such."""
+    frame = pd.DataFrame(X, columns=COLS)
+    est = fitted("sideband")
+    plain = est.score_samples(frame, pd.Series(M))
+    nullable = frame.astype("Float64")
+    np.testing.assert_array_equal(est.score_samples(nullable, pd.Series(M, dtype="Float64")), plain)
+    as_int = pd.Series(np.round(M * 1000).astype(int), dtype="Int64") / 1000
+    assert np.isfinite(est.score_samples(nullable, as_int)).all()
+    nullable.iloc[4, 2] = pd.NA
+    with pytest.raises(ValueError, match=r"NaN or infinity in 1 event"):
+        est.score_samples(nullable, M)
+
+
+def test_an_aligned_mass_series_in_another_order_is_refused_but_a_matching_one_works():
+    frame = pd.DataFrame(X, columns=COLS, index=np.arange(len(M)) + 100)
+    est = fitted("sideband")
+    same = est.score_samples(frame, pd.Series(M, index=frame.index))
+    np.testing.assert_array_equal(same, est.score_samples(X, M))
+    with pytest.raises(ValueError, match="index"):
+        est.score_samples(frame, pd.Series(M))  # default index 0..n-1 against 100..
 
 
 # ---------------------------------------------------------------- numerical safety

@@ -209,6 +209,8 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         in_sr = self._signal_region_mask(mass)
         self.background_ = self._fitted_background(features, mass, rng)
         data, data_mass = features[in_sr], mass[in_sr]
+        bkg_protocol.check_feature_names(self.background_, getattr(self, "feature_names_in_", None))
+        bkg_protocol.check_support(self.background_, data, data_mass)
         self.n_data_ = int(data.shape[0])
         self.mass_window_ = self._mass_window(data_mass)
         self.mass_kde_ = KernelDensity(bandwidth=self.mass_bandwidth).fit(

@@ -7,6 +7,7 @@ import torch
 from sklearn.utils.validation import check_array, validate_data
 
 __all__ = [
+    "check_aligned",
     "check_mass",
     "check_numeric_frame",
     "check_unit_interval",
@@ -63,6 +64,32 @@ def check_mass(m, n_samples, *, name="m"):
     return np.array(m, dtype=np.float64, copy=True)
 
 
+def check_aligned(X, m, *, name="m"):
+    """Refuse a mass Series whose index does not match the index of the DataFrame ``X``.
+
+    numpy pairs the two by position; a Series shuffled, filtered or sorted on
+    its own would silently give each event another event's mass.
+
+    Parameters
+    ----------
+    X : object
+        The events; only a pandas object with an ``index`` is checked.
+    m : object
+        The masses; only a pandas object with an ``index`` is checked.
+    name : str, default="m"
+        Name used in the message.
+    """
+    x_index, m_index = getattr(X, "index", None), getattr(m, "index", None)
+    if x_index is None or m_index is None or not hasattr(x_index, "equals"):
+        return
+    if len(x_index) == len(m_index) and not x_index.equals(m_index):
+        raise ValueError(
+            f"The index of the mass {name} differs from the index of X: they would be "
+            f"paired by position, giving events the masses of others. Align them first "
+            f"({name} = {name}.loc[X.index]) or pass numpy arrays."
+        )
+
+
 def split_features_and_mass(estimator, X, m=None, *, reset, mass_column=None, min_features=1):
     """Validate ``X`` (and ``m``) and return features and mass as separate arrays.
 
@@ -99,6 +126,8 @@ def split_features_and_mass(estimator, X, m=None, *, reset, mass_column=None, mi
     """
     name = type(estimator).__name__
     check_numeric_frame(X, name)
+    if mass_column is None:
+        check_aligned(X, m)
     X = validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
     bad = ~np.isfinite(X)
     if bad.any():
@@ -165,10 +194,10 @@ def check_numeric_frame(X, name):
 
 
 def _is_numeric_dtype(dtype):
-    try:
-        return np.issubdtype(np.dtype(dtype), np.number) or np.dtype(dtype) == np.bool_
-    except TypeError:
-        return False
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    # pandas' own test, so that the nullable Float64 / Int64 / boolean dtypes count
+    return bool(is_numeric_dtype(dtype) or is_bool_dtype(dtype))
 
 
 def check_unit_interval(value, name, *, allow_none=False):
