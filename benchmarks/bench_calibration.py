@@ -202,7 +202,12 @@ def summarize(paths):
 
         val = [z for r in rs for z, _ in (r.get("validation") or {}).values() if z is not None]
         if val:
-            reach = [iv[0] == 0 for r in rs for z, iv in r["validation"].values() if z is not None]
+            reach = [
+                iv[0] == 0
+                for r in rs
+                for z, iv in (r.get("validation") or {}).values()
+                if z is not None
+            ]
             trusted = [
                 r["significance_trusted"] for r in rs if r.get("significance_trusted") is not None
             ]

@@ -246,12 +246,16 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     checks = summary["sideband_checks"]
     assert checks["low"]["strip"] == [3.1, 3.3] and checks["high"]["strip"] == [3.7, 3.9]
     in_strip = ((m >= 3.1) & (m < 3.3)) | ((m >= 3.7) & (m < 3.9))
-    checked = set()
+    checked, support = set(), set()
     for background, masses in sampled:
         if background in trained_mass:  # not the signal-model samples' draws
             assert not masses & trained_mass[background]
-            checked |= masses
+            if all(3.3 <= v < 3.7 for v in masses):
+                support |= masses  # background.check_support of a signal model's events
+            else:
+                checked |= masses
     assert checked == set(m[in_strip])
+    assert support and support <= set(m[(m >= 3.3) & (m < 3.7)])
     assert checks["low"]["n_events"] + checks["high"]["n_events"] == in_strip.sum()
     for side in ("low", "high"):
         assert 0.4 < checks[side]["classifier"]["auc"] < 0.7
