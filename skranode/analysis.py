@@ -52,6 +52,7 @@ from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.methods import DEFAULT_METHODS, MethodInputs, get_method
+from skranode.utils._output import staged_outputs
 
 __all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis"]
 
@@ -631,16 +632,17 @@ def run_analysis(
     order = ["title", "signal_region", "preset", "seed", "notes"]
     res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if verbose:
         print(f"[{len(res['stage_seconds']) + 1}] plots ...", flush=True)
-    plot_names = _write_plots(analysis, data, reference, test, out, seed)
-    res["stage_seconds"]["plots"] = round(time.perf_counter() - start, 1)
+    # the plots and results.json of this run replace the last run's as a whole
+    with staged_outputs(out) as staging:
+        plot_names = _write_plots(analysis, data, reference, test, staging, seed)
+        res["stage_seconds"]["plots"] = round(time.perf_counter() - start, 1)
+        res["plots"] = plot_names
+        (staging / "results.json").write_text(json.dumps(res, indent=2))
     if verbose:
         print(f"    done in {res['stage_seconds']['plots']} s", flush=True)
-    res["plots"] = plot_names
-    (out / "results.json").write_text(json.dumps(res, indent=2))
     if verbose:
         _print_table(res, out)
     return res

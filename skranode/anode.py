@@ -18,6 +18,7 @@ trains only signal models.
 import math
 import numbers
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -29,9 +30,11 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
 from skranode import background as bkg_protocol
+from skranode.exceptions import SkranodeWarning
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow
 from skranode.training import batch_slices, evaluate_in_batches
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import draw_seed, seeded
 from skranode.utils._validation import (
     check_mass,
@@ -160,7 +163,9 @@ class _BackgroundRatioBase(bkg_protocol.SharedBackgroundMixin, DensityMixin, Bas
             raise NotFittedError(
                 f"The background {type(background).__name__} passed to {name} is not "
                 f"fitted. {name} never fits it: call background.fit(X_all, m_all) first "
-                "(for a SidebandDensity, on all events, sidebands included)."
+                "(for a SidebandDensity, on all events, sidebands included). A grid search "
+                "over background= clones every candidate unfitted: wrap fitted backgrounds "
+                "in sklearn.frozen.FrozenEstimator."
             )
         return background
 
@@ -189,6 +194,22 @@ class _BackgroundRatioBase(bkg_protocol.SharedBackgroundMixin, DensityMixin, Bas
         return self._background_log_density(
             features, mass, joint=bool(getattr(self, "joint", False))
         )
+
+    @staticmethod
+    def _log_ratio(log_model, log_pb):
+        """``log_model - log_pb``, saying so when the background gives an event no density."""
+        zero = np.isneginf(log_pb)
+        if zero.any():
+            warnings.warn(
+                f"The background gives {int(zero.sum())} of {log_pb.shape[0]} event(s) zero "
+                f"density (log p_B = -inf, first at row {np.flatnonzero(zero)[0]}): their "
+                "anomaly score is +inf, so they pass every cut. Check that they lie where "
+                "the background model has support (its range, its units).",
+                SkranodeWarning,
+                stacklevel=3,
+            )
+        with np.errstate(invalid="ignore"):
+            return log_model - log_pb
 
     def _make_flow(self, cls):
         template = default_signal_flow() if self.flow is None else self.flow
@@ -315,6 +336,7 @@ class ANODE(_BackgroundRatioBase):
         self.mass_column = mass_column
         self.random_state = random_state
 
+    @fit_all_or_nothing
     def fit(self, X, m=None):
         """Learn p_data(x | m) from the signal-region events.
 
@@ -338,6 +360,7 @@ class ANODE(_BackgroundRatioBase):
         bkg_protocol.check_feature_names(
             self._check_background(), getattr(self, "feature_names_in_", None)
         )
+        bkg_protocol.check_signal_region_events(self._check_background(), mass, "ANODE")
         bkg_protocol.check_support(self._check_background(), features, mass)
         flow = self._make_flow(ConditionalFlowDensity)
         self.flow_ = flow.fit(features, mass)
@@ -361,7 +384,7 @@ class ANODE(_BackgroundRatioBase):
         """
         features, mass = self._check_input(X, m)
         log_data = self.flow_.score_samples(features, mass)
-        return log_data - self._background_log_density(features, mass)
+        return self._log_ratio(log_data, self._background_log_density(features, mass))
 
     def score(self, X, m=None):
         """Mean log-likelihood ``log p_data(x | m)`` of the events (higher is better).
@@ -499,6 +522,8 @@ class _SignalFlow(ConditionalFlowDensity):
     mode). Configured by :meth:`configure` (not a parameter: this class is
     internal and never cloned). In the joint mode densities are in (x, m).
     """
+
+    _progress_label = "R-ANODE signal model"
 
     def configure(self, w, learn_w, window, n_frozen):
         """Set the mixture weight, whether it is learned, the mass window and the frozen epochs."""
@@ -698,6 +723,7 @@ class ResidualANODE(_BackgroundRatioBase):
         self.mass_column = mass_column
         self.random_state = random_state
 
+    @fit_all_or_nothing
     def fit(self, X, m=None):
         """Train the signal model on the signal-region events.
 
@@ -718,6 +744,7 @@ class ResidualANODE(_BackgroundRatioBase):
             self, X, m, reset=True, mass_column=self.mass_column
         )
         window = self._mass_window(mass) if self.joint else None
+        bkg_protocol.check_signal_region_events(self._check_background(), mass, "ResidualANODE")
         bkg_protocol.check_feature_names(
             self._check_background(), getattr(self, "feature_names_in_", None)
         )
@@ -819,7 +846,9 @@ class ResidualANODE(_BackgroundRatioBase):
         """
         features, mass = self._check_input(X, m)
         log_ps = self._log_signal(features, mass)
-        return log_ps - self._background_log_density(features, mass, joint=self.joint)
+        return self._log_ratio(
+            log_ps, self._background_log_density(features, mass, joint=self.joint)
+        )
 
     def score(self, X, m=None):
         """Mean log-likelihood of the events under the fitted mixture (higher is better).

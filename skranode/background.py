@@ -33,12 +33,14 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.mass_window import MassWindow
 from skranode.utils._validation import join_features_and_mass
 
 __all__ = [
     "SharedBackgroundMixin",
     "background_features",
     "check_feature_names",
+    "check_signal_region_events",
     "check_support",
     "is_fitted",
     "log_density",
@@ -47,6 +49,11 @@ __all__ = [
     "transform_latent",
     "unwrap",
 ]
+
+
+#: The largest log-density accepted from a background (a density of e**1000 per
+#: unit volume of the features is not a physical one; float32 overflows at 88).
+LOG_DENSITY_MAX = 1000.0
 
 
 def is_fitted(estimator):
@@ -165,7 +172,61 @@ def log_density(background, features, mass, *, joint=False):
             f"The background log-density is NaN or +inf for {int(bad.sum())} event(s) "
             f"(first at row {np.flatnonzero(bad)[0]}); check the background model."
         )
+    huge = log_p > LOG_DENSITY_MAX
+    if huge.any():
+        raise ValueError(
+            f"The background log-density is {log_p[huge].max():.3g} for {int(huge.sum())} "
+            f"event(s) (first at row {np.flatnonzero(huge)[0]}): above {LOG_DENSITY_MAX:g}, "
+            "which no normalised density of these features reaches. score_samples must "
+            "return the natural log of a normalised density, log p_B(x | m), in the "
+            "original feature units: check that the background does not return a "
+            "likelihood product over events, an unnormalised score or a density of "
+            "transformed features."
+        )
     return log_p
+
+
+#: The largest fraction of events outside the background's signal region that a
+#: signal-region fit (R-ANODE, ANODE) accepts.
+OUTSIDE_SIGNAL_REGION_FRACTION = 0.05
+
+
+def check_signal_region_events(background, mass, method):
+    """Refuse a signal-region fit given events from outside the signal region.
+
+    R-ANODE and ANODE model the signal-region data. Handed the sidebands, or
+    all events, they fit without complaint and every number is wrong. When the
+    background model knows its ``signal_region``, at most
+    :data:`OUTSIDE_SIGNAL_REGION_FRACTION` of the masses may lie outside it.
+
+    Parameters
+    ----------
+    background : object
+        A fitted background model (``signal_region`` is read when it has one).
+    mass : ndarray of shape (n_samples,)
+        Validated masses of the events to fit.
+    method : str
+        Name of the fitting method, for the message.
+
+    Raises
+    ------
+    ValueError
+        When more than that fraction lies outside.
+    """
+    region = getattr(unwrap(background), "signal_region", None)
+    if region is None or mass.shape[0] == 0:
+        return
+    window = MassWindow.from_params(region)
+    outside = ~window.in_signal_region(mass)
+    if outside.mean() > OUTSIDE_SIGNAL_REGION_FRACTION:
+        low, high = window.bounds
+        raise ValueError(
+            f"{method} fits the signal-region events, but {int(outside.sum())} of "
+            f"{mass.shape[0]} masses ({outside.mean():.0%}) lie outside the background's "
+            f"signal_region [{low:g}, {high:g}): were the sidebands, or all events, passed? "
+            f"Select the signal region first: in_sr = (m >= {low:g}) & (m < {high:g}), then "
+            "fit(X[in_sr], m[in_sr])."
+        )
 
 
 def check_feature_names(background, names):
@@ -351,3 +412,59 @@ class SharedBackgroundMixin:
             for name, value in self.get_params(deep=False).items()
         }
         return type(self)(**params)
+
+    def set_params(self, **params):
+        """Set parameters; refuse to change those of a fitted, shared background.
+
+        A fitted background is shared by every clone and never retrained, so a
+        new value for one of its parameters (``background__density__n_hidden``
+        in a grid search, say) would change nothing but the parameter it
+        reports, leaving a model that advertises settings its trained parts do
+        not have. Setting such a parameter to its current value is allowed.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, nested ones as ``component__parameter``.
+
+        Returns
+        -------
+        self : estimator
+
+        Raises
+        ------
+        ValueError
+            When a parameter of a fitted background would change.
+        """
+        background = params.get("background", getattr(self, "background", None))
+        nested = {
+            k[len("background__") :]: v for k, v in params.items() if k.startswith("background__")
+        }
+        if nested and background is not None and is_fitted(background):
+            current = background.get_params(deep=True) if hasattr(background, "get_params") else {}
+            changed = [
+                key
+                for key, value in nested.items()
+                if key not in current or not _same(current[key], value)
+            ]
+            if changed:
+                shown = ", ".join(f"background__{key}={nested[key]!r}" for key in changed)
+                raise ValueError(
+                    f"Cannot set {shown}: the background {type(background).__name__} is "
+                    f"already fitted, and {type(self).__name__} shares it between clones "
+                    "and never retrains it, so the new value would change nothing but the "
+                    "parameter it reports. To compare background models, fit one per setting "
+                    "and search over them wrapped in sklearn.frozen.FrozenEstimator, e.g. "
+                    "param_grid={'background': [FrozenEstimator(bkg_a), FrozenEstimator(bkg_b)]}."
+                )
+        return super().set_params(**params)
+
+
+def _same(a, b):
+    """Whether two parameter values are the same (the very object, or equal plain values)."""
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except (TypeError, ValueError):
+        return False

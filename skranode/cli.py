@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 
+from skranode import __version__
 from skranode.mass_window import DEFAULT_SIGNAL_REGION
 
 __all__ = ["main"]
@@ -56,10 +57,21 @@ def _common(parser, *, signal_region=True):
         "--preset",
         choices=("default", "fast"),
         default="default",
-        help="training budgets ('fast' for a smoke run)",
+        help=(
+            "training budgets: 'default', the calibrated recipe (about 5 minutes for the "
+            "demo on 2 cores), or 'fast', small models for a smoke run (about a minute; "
+            "its numbers are not calibrated)"
+        ),
     )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda")
-    parser.add_argument("--output", default="skranode-output", help="folder for the results")
+    parser.add_argument(
+        "--output",
+        default="skranode-output",
+        help=(
+            "folder for results.json and the plots (a finished run replaces the last "
+            "run's files there; other files are left alone)"
+        ),
+    )
     parser.add_argument("--seed", type=_integer(0), default=0, help="random seed")
     parser.add_argument(
         "--threads",
@@ -74,8 +86,19 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="skranode", description="Resonant anomaly detection with skranode."
     )
+    parser.add_argument("--version", action="version", version=f"skranode {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the analysis on built-in LHCO-like data")
+    demo = sub.add_parser(
+        "demo",
+        help="run the analysis on built-in LHCO-like data",
+        description=(
+            "Run the whole analysis on built-in LHCO-like data (a QCD-like background "
+            "with sidebands and a planted W'-like resonance): the background model in "
+            "the sidebands, R-ANODE with the signal fraction, its interval and "
+            "significance, the bump hunt, the truth-free validation and the classifier "
+            "methods; prints a table and writes results.json and plots to --output."
+        ),
+    )
     demo.add_argument(
         "--n-signal",
         type=_integer(0),

@@ -39,6 +39,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._math import log_mean_exp
 from skranode.utils._scores import ProbaScoresMixin
 from skranode.utils._torch import draw_seed
@@ -263,6 +264,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_all_or_nothing
     def fit(self, X, m=None, **fit_params):
         """Fit the members in parallel.
 
@@ -485,6 +487,7 @@ class ClassifierEnsemble(ProbaScoresMixin, ClassifierMixin, _BaseEnsemble):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_all_or_nothing
     def fit(self, X, y=None, **fit_params):
         """Fit the members in parallel.
 

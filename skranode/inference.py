@@ -41,6 +41,7 @@ from sklearn.utils.validation import _num_samples
 
 from skranode.bump_hunt import BumpHuntResult as BumpHuntResult
 from skranode.bump_hunt import enhanced_bump_hunt as enhanced_bump_hunt
+from skranode.exceptions import SkranodeWarning
 from skranode.utils._math import log_mean_exp
 from skranode.utils._torch import draw_seed
 
@@ -161,7 +162,7 @@ def profile_intervals(w_grid, loglik, drops=(DROP_68, DROP_95)):
                 f"The log-likelihood stays within {drop:.3g} of its maximum up to the "
                 f"largest w of the grid ({w[-1]:.4g}): the upper end of the interval is "
                 "cut there. Extend w_grid.",
-                UserWarning,
+                SkranodeWarning,
                 stacklevel=3,
             )
             high = float(w[-1])
@@ -225,9 +226,10 @@ significance_statistical : tuple, float or None
         ``significance`` then include the background-model part).
     """
 
-    w_grid: np.ndarray
-    delta_loglik: np.ndarray
-    q: np.ndarray
+    # the curves are long: the repr shows the numbers a physicist quotes
+    w_grid: np.ndarray = field(repr=False)
+    delta_loglik: np.ndarray = field(repr=False)
+    q: np.ndarray = field(repr=False)
     w_hat: float
     delta_loglik_max: float
     interval_68: tuple
@@ -589,7 +591,7 @@ def _warn_on_dominant_events(log_ratio, w_hat, ll_max):
             "no density (typically events outside the range it was trained on), so w_hat, "
             "the intervals and the significance measure that, not a signal. Inspect "
             "profile.log_ratio and the background model's range.",
-            UserWarning,
+            SkranodeWarning,
             stacklevel=3,
         )
 

@@ -26,10 +26,11 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp, xlogy
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow, check_interval
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._validation import check_mass
 
 __all__ = [
@@ -174,6 +175,7 @@ class DijetMassSpectrum(BaseEstimator):
             raise ValueError(f"sqrt_s must be a positive number; got {self.sqrt_s!r}.")
         return check_interval(self.signal_region, "signal_region")
 
+    @fit_all_or_nothing
     def fit(self, X, y=None):
         """Fit the dijet shape to the sideband masses.
 
@@ -263,7 +265,7 @@ class DijetMassSpectrum(BaseEstimator):
             warnings.warn(
                 f"The dijet fit did not converge ({result.message}); the parameters may be "
                 "inaccurate.",
-                ConvergenceWarning,
+                SkranodeConvergenceWarning,
                 stacklevel=2,
             )
         cov_white = np.linalg.inv(hess) / n_sideband

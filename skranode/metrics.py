@@ -21,11 +21,15 @@ metrics into :class:`~sklearn.model_selection.GridSearchCV`,
 """
 
 import numbers
+import warnings
 from typing import NamedTuple
 
 import numpy as np
+import scipy.stats
 from sklearn.metrics import make_scorer, roc_curve
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
+
+from skranode.exceptions import SkranodeWarning
 
 __all__ = [
     "SICCurve",
@@ -75,6 +79,27 @@ def check_min_background(min_background):
     return float(min_background)
 
 
+def _scores_as_float(raw, as_float):
+    """``as_float``, or the dense ranks of ``raw`` when float64 would merge distinct integers.
+
+    Only the order of the scores enters a cut, so ranks give the exact curve.
+    """
+    raw = np.asarray(raw)
+    if raw.dtype.kind not in "iu" or raw.ndim > 2:
+        return as_float
+    raw = raw.ravel()
+    if np.unique(as_float).size == np.unique(raw).size:
+        return as_float
+    warnings.warn(
+        "y_score holds integers that float64 cannot tell apart (beyond 2**53): the cuts "
+        "are made on their ranks instead, so the thresholds returned are ranks. Pass "
+        "scores as floats to avoid this.",
+        SkranodeWarning,
+        stacklevel=3,
+    )
+    return scipy.stats.rankdata(raw, method="dense").astype(np.float64)
+
+
 def check_binary_scores(y_true, y_score, sample_weight, pos_label):
     """Validate the inputs; return (is_signal, y_score, sample_weight) as new arrays."""
     try:
@@ -82,6 +107,7 @@ def check_binary_scores(y_true, y_score, sample_weight, pos_label):
             check_array(y_true, ensure_2d=False, dtype=None, input_name="y_true"),
             warn=False,
         )
+        y_score_in = y_score
         y_score = column_or_1d(
             check_array(
                 y_score,
@@ -94,6 +120,7 @@ def check_binary_scores(y_true, y_score, sample_weight, pos_label):
         )
     except ValueError as exc:
         raise ValueError(f"Could not read y_true / y_score: {exc}") from exc
+    y_score = _scores_as_float(y_score_in, y_score)
     if y_true.shape[0] != y_score.shape[0]:
         raise ValueError(
             f"y_true has {y_true.shape[0]} entries but y_score has {y_score.shape[0]}; "

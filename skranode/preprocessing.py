@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skranode.utils._fitting import fit_all_or_nothing
+
 __all__ = ["LogitScaler"]
 
 _OUT_OF_RANGE = ("clip", "nan", "error")
@@ -71,6 +73,7 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"out_of_range must be one of {_OUT_OF_RANGE}; got {self.out_of_range!r}."
             )
 
+    @fit_all_or_nothing
     def fit(self, X, y=None):
         """Learn the range of each feature.
 

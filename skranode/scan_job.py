@@ -17,6 +17,7 @@ import numpy as np
 from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
 from skranode.scan import scan_spectrum, sliding_windows
+from skranode.utils._output import staged_outputs
 
 __all__ = ["make_scan_data", "run_scan"]
 
@@ -199,8 +200,11 @@ def run_scan(
             res["notes"].append(
                 f"most significant window {scan.best_window}: {name} skipped: {why}"
             )
-    res["plots"] = _write_plots(scan, data, out, truth_mass, feats)
-    (out / "results.json").write_text(json.dumps(res, indent=2))
+    # the plots and results.json of this run replace the last run's as a whole (the
+    # cache stays: it is what lets an interrupted scan resume)
+    with staged_outputs(out) as staging:
+        res["plots"] = _write_plots(scan, data, staging, truth_mass, feats)
+        (staging / "results.json").write_text(json.dumps(res, indent=2))
     if verbose:
         _print_table(scan, res, out)
     return res

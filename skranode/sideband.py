@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_spectrum import DijetMassSpectrum
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
     check_mass,
@@ -111,6 +112,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         self.mass_column = mass_column
         self.random_state = random_state
 
+    @fit_all_or_nothing
     def fit(self, X, m=None):
         """Learn p_B(x | m) and p_B(m) from the sideband events.
 

@@ -96,3 +96,16 @@ def test_an_interrupted_run_says_so_with_status_130(capsys, monkeypatch):
     monkeypatch.setattr(skranode.demo, "run_demo", interrupted)
     assert main(["demo", "--quiet"]) == 130
     assert capsys.readouterr().err.strip() == "skranode: interrupted"
+
+
+def test_version_and_every_subcommand_has_a_description(capsys):
+    import skranode
+    from skranode.cli import _parser
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skranode {skranode.__version__}"
+    sub = next(a for a in _parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert parser.description and len(parser.description) > 80, name

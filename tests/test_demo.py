@@ -12,6 +12,12 @@ from skranode.cli import main
 def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
     pytest.importorskip("skranode.inference")
     out = tmp_path / "demo"
+    # an earlier run's outputs, a file of the user's and a killed run's staging folder
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"seed": 7, "plots": ["old_plot.png"]}))
+    (out / "old_plot.png").write_bytes(b"old")
+    (out / "my_notes.txt").write_text("mine")
+    (out / ".incoming-killed").mkdir()
     assert (
         main(
             [
@@ -34,6 +40,11 @@ def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
     res = json.loads((out / "results.json").read_text())
     for name in res["plots"]:
         assert (out / name).stat().st_size > 10_000
+    # the folder holds this run's files as results.json lists them, and the user's file
+    assert res["seed"] == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*res["plots"], "results.json", "my_notes.txt"]
+    )
     assert set(res["max_sic"]) == {"R-ANODE (learned w)", "CATHODE", "IAD", "supervised"}
     # the supervised bound separates a strong planted signal
     assert res["max_sic"]["supervised"] > 3

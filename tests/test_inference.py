@@ -469,3 +469,13 @@ def test_mixture_w_hat_is_the_maximum_of_the_profile():
         mixture_w_hat(np.r_[nominal[:5], np.nan])
     with pytest.raises(ValueError, match="w_max"):
         mixture_w_hat(nominal, w_max=1.0)
+
+
+def test_wprofile_repr_shows_the_numbers_not_the_curves():
+    from skranode.inference import WProfile
+
+    grid = np.linspace(0.0, 0.5, 201)
+    prof = WProfile(grid, -grid, -2 * grid, 0.01, 3.0, (0.0, 0.02), (0.0, 0.03), 2.4, 100, -5.0)
+    text = repr(prof)
+    assert "w_hat=0.01" in text and "interval_95=(0.0, 0.03)" in text
+    assert "array" not in text and len(text) < 600

@@ -280,7 +280,7 @@ BAD_INPUT = [
         lambda: fitted("flow"),
         lambda e: e.score_samples(X[:3], np.full(3, 1e300)),
         ValueError,
-        r"not finite for 3 event\(s\).*too far outside",
+        r"3 of 3 mass\(es\).*more than 20 standard deviations.*Check the units",
     ),
     (
         "flow-sample-nan-mass",
@@ -828,6 +828,49 @@ BAD_INPUT += [
     )
 ]
 
+# masses of another kind than the model's: GeV for TeV, labels, far outside the fitted range,
+# sidebands handed to a signal-region fit
+_GEV = r"mass\(es\).*about 1000 times the fitted masses.*Divide them by 1000"
+_LABELS = r"Every mass is 0 or 1: were the labels passed as the masses"
+_FAR = r"more than 20 standard deviations from the masses .* fitted on"
+_SIDEBANDS = r"fits the signal-region events, but .* lie outside the background's signal_region"
+_IN_SB = (M < SR[0]) | (M >= SR[1])
+BAD_INPUT += [
+    (f"{name}-{kind}-{what}", factory, call, ValueError, match)
+    for name, kind, what, factory, call, match in [
+        ("flow", "score", "masses-in-gev", lambda: fitted("flow"),
+         lambda e: e.score_samples(X[:20], M[:20] * 1000), _GEV),
+        ("flow", "sample", "masses-in-gev", lambda: fitted("flow"),
+         lambda e: e.sample(M[:20] * 1000), _GEV),
+        ("sideband", "score", "masses-in-gev", lambda: fitted("sideband"),
+         lambda e: e.score_samples(X[:20], M[:20] * 1000), _GEV),
+        ("sideband", "sample", "masses-in-gev", lambda: fitted("sideband"),
+         lambda e: e.sample(M_SR[:20] * 1000), _GEV),
+        ("sideband", "sample", "mass-far-outside", lambda: fitted("sideband"),
+         lambda e: e.sample([3.5, 1e8]), _FAR),
+        ("ranode", "score", "mass-far-outside", lambda: fitted("ranode"),
+         lambda e: e.score_samples(X_SR[:2], [3.5, 1e8]), _FAR),
+        ("ranode", "score", "masses-in-gev", lambda: fitted("ranode"),
+         lambda e: e.score_samples(X_SR, M_SR * 1000), _GEV),
+        ("ranode", "fit", "masses-in-gev", lambda: _ranode(fitted("sideband")),
+         lambda e: e.fit(X_SR, M_SR * 1000), _SIDEBANDS),
+        ("ranode", "fit", "labels-as-masses", lambda: _ranode(fitted("sideband")),
+         lambda e: e.fit(X_SR, Y[IN_SR]), _SIDEBANDS),
+        ("ranode", "score", "labels-as-masses", lambda: fitted("ranode"),
+         lambda e: e.score_samples(X, Y), _LABELS),
+        ("ranode", "fit", "sidebands-as-signal-region", lambda: _ranode(fitted("sideband")),
+         lambda e: e.fit(X[_IN_SB], M[_IN_SB]), _SIDEBANDS),
+        ("anode", "fit", "sidebands-as-signal-region", lambda: _anode(fitted("sideband")),
+         lambda e: e.fit(X[_IN_SB], M[_IN_SB]), _SIDEBANDS),
+        ("anode", "score", "masses-in-gev", lambda: fitted("anode"),
+         lambda e: e.score_samples(X_SR, M_SR * 1000), _GEV),
+        ("cathode", "fit", "masses-in-gev", lambda: _cathode(fitted("sideband")),
+         lambda e: e.fit(X, M * 1000), r"No event lies in signal_region .* span \[2800"),
+        ("cathode", "predict", "masses-in-gev", lambda: fitted("lacathode"),
+         lambda e: e.predict_proba(X_SR, M_SR * 1000), _GEV),
+    ]
+]
+
 BAD_INPUT.append(
     (
         "ranode-sample-masses-wrong-length",
@@ -1014,8 +1057,9 @@ def test_extreme_but_valid_events_get_finite_scores(name):
     for masses in (
         np.full(n, M.min()),
         np.full(n, M.max()),
-        np.full(n, 2 * M.max()),
-        np.full(n, 0.5 * M.min()),
+        # half the fitted mass range beyond either end (further out is refused)
+        np.full(n, M.max() + 0.5 * np.ptp(M)),
+        np.full(n, M.min() - 0.5 * np.ptp(M)),
         np.linspace(M.min(), M.max(), n),
     ):
         scores = est.score_samples(events, masses)
@@ -1177,3 +1221,92 @@ def test_estimators_and_helpers_never_modify_dataframes():
     _ranode(side).fit(X_df[sr], m_s[sr]).score_samples(X_df[sr], m_s[sr])
     _anode(side, mass_column=0).fit(df.loc[sr, ["mjj", *COLS]])
     pd.testing.assert_frame_equal(df, before)
+
+
+# ---------------------------------------------------------------- shared fitted backgrounds
+def test_a_grid_over_a_fitted_backgrounds_parameters_is_refused_and_changes_nothing():
+    """The background is shared and never retrained: its parameters cannot be searched."""
+    from sklearn.model_selection import GridSearchCV
+
+    background = _sideband().fit(X, M)
+    trained = background.density_.flows_
+    search = GridSearchCV(_ranode(background), {"background__density__n_hidden": [8, 32]}, cv=2)
+    with pytest.raises(ValueError, match=r"background__density__n_hidden=32.*FrozenEstimator"):
+        search.fit(X_SR, M_SR)
+    assert background.density.n_hidden == 8 and background.density_.flows_ is trained
+    # the same value is not a change; a plain parameter of the method still is searchable
+    _ranode(background).set_params(background__density__n_hidden=8)
+    for method in (_ranode(background), _cathode(background)):
+        with pytest.raises(ValueError, match="shares it between clones"):
+            method.set_params(background__random_state=7)
+
+
+def test_a_grid_over_frozen_fitted_backgrounds_compares_them():
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import GridSearchCV
+
+    small = _sideband().fit(X, M)
+    other = _sideband(density=_flow(n_hidden=16, random_state=3)).fit(X, M)
+    grid = {"background": [FrozenEstimator(small), FrozenEstimator(other)]}
+    search = GridSearchCV(_ranode(small), grid, cv=2).fit(X_SR, M_SR)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
+    # unwrapped fitted backgrounds would be cloned unfitted: the error says what to do
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        _ranode(small).set_params(background=_sideband()).fit(X_SR, M_SR)
+
+
+def test_max_sic_of_int64_scores_beyond_float64_precision_is_exact():
+    """Integers that float64 would merge are cut on their ranks, with a warning."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(100), np.zeros(2000)].astype(int)
+    small = np.r_[rng.integers(50, 100, 100), rng.integers(0, 100, 2000)]
+    expected = max_sic(y, small)
+    assert expected > 1.2
+    with pytest.warns(UserWarning, match=r"beyond 2\*\*53.*ranks"):
+        got = max_sic(y, np.int64(2**60) + small)
+    assert got == expected
+
+
+@pytest.mark.parametrize("value", [1e39, 5e3])
+def test_a_background_with_an_impossible_log_density_is_named_before_training(value):
+    """Not advice to lower the learning rate: the background's numbers are the problem."""
+
+    class Huge(BaseEstimator):
+        def fit(self, X, m=None):
+            self.n_features_in_ = np.shape(X)[1]
+            return self
+
+        def score_samples(self, X, m=None):
+            out = np.zeros(len(X))
+            out[4] = value
+            return out
+
+    background = Huge().fit(X_SR)
+    named = r"log-density is .* for 1 event.*first at row 4.*normalised density"
+    with pytest.raises(ValueError, match=named):
+        _ranode(background).fit(X_SR, M_SR)  # R-ANODE trains on log p_B
+    anode = _anode(background).fit(X_SR, M_SR)  # ANODE learns p_data without p_B
+    with pytest.raises(ValueError, match=named):
+        anode.score_samples(X_SR, M_SR)
+
+
+def test_an_event_with_zero_background_density_is_named_not_silently_infinite():
+    from skranode.exceptions import SkranodeWarning
+
+    class Zero(BaseEstimator):
+        def fit(self, X, m=None):
+            self.n_features_in_ = np.shape(X)[1]
+            return self
+
+        def score_samples(self, X, m=None):
+            out = -0.5 * np.sum(np.asarray(X) ** 2, axis=1)
+            out[2] = -np.inf
+            return out
+
+    background = Zero().fit(X_SR)
+    for method in (_ranode(background), _anode(background)):
+        method.fit(X_SR, M_SR)
+        with pytest.warns(SkranodeWarning, match=r"zero density .* first at row 2.*\+inf"):
+            scores = method.score_samples(X_SR[:5], M_SR[:5])
+        assert np.isposinf(scores[2]) and np.isfinite(np.delete(scores, 2)).all()

@@ -15,6 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._validation import check_numeric_frame, split_features_and_mass
 
 __all__ = ["CWoLaClassifier", "IdealAD", "SupervisedClassifier"]
@@ -42,6 +43,7 @@ class _LabelledStage(ClassifierStage):
 
     _parameter_constraints = dict(ClassifierStage._stage_constraints)
 
+    @fit_all_or_nothing
     def fit(self, X, y, sample_weight=None):
         """Train the ensemble on the labelled events.
 
@@ -298,6 +300,7 @@ class CWoLaClassifier(ClassifierStage):
         self.mass_column = mass_column
         self.random_state = random_state
 
+    @fit_all_or_nothing
     def fit(self, X, m=None):
         """Label the events by their mass and train the ensemble.
 

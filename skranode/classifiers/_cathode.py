@@ -14,6 +14,7 @@ from skranode import background as bkg_protocol
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.sideband import SidebandDensity
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import draw_seed
 from skranode.utils._validation import join_features_and_mass, split_features_and_mass
 
@@ -186,6 +187,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
+    @fit_all_or_nothing
     def fit(self, X, m=None):
         """Sample the background in the signal region and train the classifiers.
 

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from skranode.training import batch_slices, train_model
+from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import check_numeric_frame, resolve_device
 
@@ -142,6 +143,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_all_or_nothing
     def fit(self, X, y, sample_weight=None):
         """Train the network.
 

@@ -1,8 +1,14 @@
 """Loaders for the LHC Olympics 2020 R&D data and the CATHODE signal-region arrays."""
 
+import contextlib
 import hashlib
+import http.client
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -13,6 +19,7 @@ import pandas as pd
 from sklearn.datasets import get_data_home
 
 from skranode.datasets._base import COLUMNS, to_output
+from skranode.exceptions import SkranodeWarning
 
 __all__ = [
     "LHCO_RND",
@@ -186,6 +193,12 @@ def load_lhco_rnd(path, *, as_frame=True):
     if not path.is_file():
         raise FileNotFoundError(f"No LHCO R&D file at {path}.")
     _check_hdf5_signature(path)
+    problem = _unreadable(path)
+    if problem is not None and "crashed" in problem:
+        raise ValueError(
+            f"{path} is not a readable LHCO R&D HDF file: {problem}. Download it again "
+            "(fetch_lhco_rnd) or check its checksum."
+        )
     try:
         frame = pd.read_hdf(path)
     except ImportError as exc:
@@ -206,6 +219,39 @@ def load_lhco_rnd(path, *, as_frame=True):
 
 #: The 8 bytes an HDF5 file starts with (at offset 0, 512, 1024, ... with a user block).
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _unreadable(path, *, timeout=600):
+    """Why PyTables cannot read ``path`` as a table, or None when it can.
+
+    The read runs in a child process: a corrupted HDF5 file can crash the HDF5
+    library (a segmentation fault), which must not take the caller with it.
+    """
+    code = (
+        "import sys, pandas as pd\n"
+        "frame = pd.read_hdf(sys.argv[1])\n"
+        "assert len(frame) > 0, 'no rows'\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"reading it took more than {timeout} s"
+    if result.returncode == 0:
+        return None
+    if result.returncode < 0:
+        try:
+            name = signal.Signals(-result.returncode).name
+        except ValueError:
+            name = f"signal {-result.returncode}"
+        return f"reading it crashed the HDF5 library ({name}): the file is corrupted"
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else f"exit status {result.returncode}"
 
 
 def _check_hdf5_signature(path):
@@ -376,65 +422,156 @@ def _atomic_write_text(path, text):
         raise
 
 
-def _download(meta, path, *, progress, timeout=60):
-    """Download ``meta.url`` to ``path`` atomically, verifying its checksum."""
+def _partial(path):
+    """Where a download in progress accumulates (kept across calls, so that it resumes)."""
+    return path.with_name(path.name + ".part")
+
+
+@contextlib.contextmanager
+def _cache_lock(path):
+    """Hold an exclusive lock on the cache directory (POSIX; elsewhere none is taken)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _total_size(resp, offset):
+    """The whole file's size from Content-Range or Content-Length, or None."""
+    content_range = resp.headers.get("Content-Range", "")
+    if content_range.startswith("bytes ") and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1].strip()
+        return int(total) if total.isdigit() else None
+    length = resp.headers.get("Content-Length")
+    return offset + int(length) if length and length.strip().isdigit() else None
+
+
+def _fetch_part(meta, part, *, progress, timeout):
+    """Download ``meta.url`` into ``part``, resuming what it holds; return (size, total).
+
+    ``total`` is the size the server announced, or None when it gave none.
+    A connection that drops, stalls or is interrupted leaves ``part`` as it
+    is, for the next call to resume.
+    """
     from tqdm.auto import tqdm
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp)
-    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    offset = part.stat().st_size if part.is_file() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(meta.url, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            with tqdm(
+        resp = urllib.request.urlopen(
+            urllib.request.Request(meta.url, headers=headers), timeout=timeout
+        )
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:  # nothing beyond what is held: it is the whole file
+            return offset, offset
+        raise
+    with resp:
+        if offset and resp.status != 206:  # the server does not resume: start again
+            offset = 0
+        total = _total_size(resp, offset)
+        with (
+            open(part, "ab" if offset else "wb") as out,
+            tqdm(
                 total=total,
+                initial=offset,
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=meta.filename,
                 disable=not progress,
-            ) as bar:
-                for block in iter(lambda: resp.read(_CHUNK), b""):
+            ) as bar,
+        ):
+            try:
+                # read1: what has arrived, so that a stalled stream keeps its prefix
+                for block in iter(lambda: resp.read1(_CHUNK), b""):
                     out.write(block)
-                    sha256.update(block)
-                    md5.update(block)
                     bar.update(len(block))
-            if total is not None and out.tell() != total:
+            except (OSError, http.client.HTTPException) as exc:
+                out.flush()
                 raise OSError(
-                    f"Download of {meta.url} was cut short: got {out.tell()} of {total} bytes."
-                )
-        got_sha256 = sha256.hexdigest()
-        if meta.sha256 and got_sha256 != meta.sha256.lower():
+                    f"The download of {meta.url} broke off after {out.tell()} bytes "
+                    f"({type(exc).__name__}: {exc}); what arrived is kept in {part.name} "
+                    "and the next call resumes from there."
+                ) from exc
+            size = out.tell()
+    return size, total
+
+
+def _check_download(meta, part, size, total):
+    """Raise OSError, deleting ``part`` when it can never become valid, unless it is good."""
+    if total is not None and size < total:
+        raise OSError(
+            f"The download of {meta.url} was cut short: got {size} of {total} bytes; it is "
+            f"kept in {part.name} and the next call resumes from there."
+        )
+
+    def discard(reason):
+        if total is None:  # no announced size: it may be incomplete, let the next call resume
             raise OSError(
-                f"The file downloaded from {meta.url} has SHA-256 {got_sha256}, not the "
-                f"expected {meta.sha256}; it was discarded (corrupted download or a "
-                "changed remote file)."
+                f"The file downloaded from {meta.url} {reason}, and the server gave no size, "
+                f"so it may be incomplete: it is kept in {part.name} and the next call "
+                "resumes (or discards it if nothing more comes)."
             )
-        if not meta.sha256 and meta.md5 and md5.hexdigest() != meta.md5.lower():
-            raise OSError(
-                f"The file downloaded from {meta.url} has MD5 {md5.hexdigest()}, not the "
-                f"expected {meta.md5}; it was discarded (corrupted download or a changed "
-                "remote file)."
-            )
-        with open(tmp, "rb") as fh:
-            if fh.read(len(_HDF5_SIGNATURE)) != _HDF5_SIGNATURE:
-                raise OSError(
-                    f"The file downloaded from {meta.url} is not an HDF5 file; it was discarded."
-                )
+        part.unlink(missing_ok=True)
+        raise OSError(f"The file downloaded from {meta.url} {reason}; it was discarded.")
+
+    if total is not None and size > total:
+        discard(f"has {size} bytes, more than the {total} announced")
+    if meta.sha256 and _file_digest(part, "sha256") != meta.sha256.lower():
+        discard(
+            f"does not have the expected SHA-256 {meta.sha256} (corrupted download or a "
+            "changed remote file)"
+        )
+    if not meta.sha256 and meta.md5 and _file_digest(part, "md5") != meta.md5.lower():
+        discard(
+            f"does not have the expected MD5 {meta.md5} (corrupted download or a changed "
+            "remote file)"
+        )
+    with open(part, "rb") as fh:
+        if fh.read(len(_HDF5_SIGNATURE)) != _HDF5_SIGNATURE:
+            discard("is not an HDF5 file")
+    problem = _unreadable(part)
+    if problem is not None:
+        discard(f"cannot be read as the R&D table ({problem})")
+
+
+def _download(meta, path, *, progress, timeout=60):
+    """Download ``meta.url`` to ``path``, verified before it enters the cache.
+
+    The bytes accumulate in ``<file>.part`` (resumed with an HTTP Range request
+    when a call is interrupted, killed or cut off); the file is renamed into
+    place only once it has its announced size, matches the checksum when one is
+    known, starts with the HDF5 signature and reads as a table (in a child
+    process). A part that can never become valid is deleted. Concurrent calls
+    wait for each other on ``<file>.lock``.
+    """
+    part = _partial(path)
+    with _cache_lock(path):
+        if path.is_file() and _cache_is_valid(meta, path):
+            return  # another process finished it while this one waited
+        for stale in path.parent.glob(f".{path.name}.*.part"):  # left by older versions
+            stale.unlink(missing_ok=True)
+        size, total = _fetch_part(meta, part, progress=progress, timeout=timeout)
+        _check_download(meta, part, size, total)
         if not meta.sha256 and not meta.md5:
+            got_sha256 = _file_digest(part, "sha256")
             warnings.warn(
                 f"No published checksum is configured for {meta.filename}; the download "
-                f"could not be verified. Its SHA-256 is {got_sha256}; it is recorded next "
-                "to the file and used to check the cache from now on.",
-                UserWarning,
+                "was checked for its size, its HDF5 signature and a readable table. Its "
+                f"SHA-256 is {got_sha256}; it is recorded next to the file and used to "
+                "check the cache from now on.",
+                SkranodeWarning,
                 stacklevel=3,
             )
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _atomic_write_text(_sidecar(path), f"{got_sha256}  {meta.filename}\n")
+        os.replace(part, path)
+        _atomic_write_text(_sidecar(path), f"{_file_digest(path, 'sha256')}  {meta.filename}\n")
 
 
 def fetch_lhco_rnd(data_home=None, download_if_missing=True, *, as_frame=True, progress=True):
@@ -444,9 +581,12 @@ def fetch_lhco_rnd(data_home=None, download_if_missing=True, *, as_frame=True, p
     100 k W' -> X Y signal events) from Zenodo record 4536377 into the
     scikit-learn data home, then returns it through :func:`load_lhco_rnd`.
 
-    The download goes to a temporary file in the cache directory, is checked,
-    and only then renamed into place, so an interrupted download never leaves
-    a partial file behind. The check uses the SHA-256 (or MD5) in
+    The download goes to ``<file>.part`` in the cache directory, is checked,
+    and only then renamed into place: an interrupted, killed or cut-off
+    download is resumed from there by the next call (an HTTP Range request),
+    and the cache never holds a file that did not pass the checks (its
+    announced size, the checksum when one is known, the HDF5 signature and a
+    readable table, read in a child process). The check uses the SHA-256 (or MD5) in
     :data:`LHCO_RND` when one is set. The published checksum was not available
     when this module was written, so by default the download is checked to be
     an HDF5 file and its SHA-256 is recorded in ``<file>.sha256`` next to it

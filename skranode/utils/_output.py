@@ -1,0 +1,71 @@
+"""A job's output folder: one run's results.json and plots, replaced as a whole."""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["staged_outputs"]
+
+_STAGING_PREFIX = ".incoming-"
+
+
+@contextlib.contextmanager
+def staged_outputs(output):
+    """Write a run's outputs into a fresh folder, then put them in place of the last run's.
+
+    The job writes its plots and ``results.json`` into the yielded staging
+    folder (inside ``output``, so that the final renames stay on one file
+    system). Nothing in ``output`` changes until the job has finished: an
+    interrupted or failed run leaves the previous run's files exactly as they
+    were. On success the previous run's ``results.json`` goes first, then the
+    files it listed under ``"plots"`` that this run did not make, then the
+    new files move in, ``results.json`` last: whenever a ``results.json`` is
+    in ``output``, the plots beside it are the ones it lists. Other files in
+    ``output`` (a scan's ``cache/``, anything of the user's) are left alone.
+
+    Parameters
+    ----------
+    output : str or Path
+        The output folder (created if missing).
+
+    Yields
+    ------
+    staging : Path
+        Where the run writes its files; it must write ``results.json``.
+    """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f"{_STAGING_PREFIX}*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
+    try:
+        yield staging
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _listed(results):
+    """The files a results.json says its run wrote (itself and its plots)."""
+    try:
+        plots = json.loads(results.read_text()).get("plots", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {Path(name).name for name in plots if isinstance(name, str)}
+
+
+def _publish(staging, out):
+    new = sorted(p.name for p in staging.iterdir() if p.is_file())
+    if "results.json" not in new:
+        raise RuntimeError("the run wrote no results.json")  # a bug of the job, not of the input
+    old = _listed(out / "results.json")
+    (out / "results.json").unlink(missing_ok=True)  # from here no results.json describes a mix
+    for name in sorted(old - set(new)):
+        (out / name).unlink(missing_ok=True)
+    for name in new:
+        if name != "results.json":
+            os.replace(staging / name, out / name)
+    os.replace(staging / "results.json", out / "results.json")
