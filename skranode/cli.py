@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from skranode import __version__
+import skranode
 from skranode.mass_window import DEFAULT_SIGNAL_REGION
 
 __all__ = ["main"]
@@ -86,7 +86,7 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="skranode", description="Resonant anomaly detection with skranode."
     )
-    parser.add_argument("--version", action="version", version=f"skranode {__version__}")
+    parser.add_argument("--version", action="version", version=f"skranode {skranode.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",

@@ -560,8 +560,8 @@ def _download(meta, path, *, progress, timeout=60):
             stale.unlink(missing_ok=True)
         size, total = _fetch_part(meta, part, progress=progress, timeout=timeout)
         _check_download(meta, part, size, total)
+        got_sha256 = _file_digest(part, "sha256")
         if not meta.sha256 and not meta.md5:
-            got_sha256 = _file_digest(part, "sha256")
             warnings.warn(
                 f"No published checksum is configured for {meta.filename}; the download "
                 "was checked for its size, its HDF5 signature and a readable table. Its "
@@ -571,7 +571,7 @@ def _download(meta, path, *, progress, timeout=60):
                 stacklevel=3,
             )
         os.replace(part, path)
-        _atomic_write_text(_sidecar(path), f"{_file_digest(path, 'sha256')}  {meta.filename}\n")
+        _atomic_write_text(_sidecar(path), f"{got_sha256}  {meta.filename}\n")
 
 
 def fetch_lhco_rnd(data_home=None, download_if_missing=True, *, as_frame=True, progress=True):
