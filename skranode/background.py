@@ -41,6 +41,7 @@ __all__ = [
     "background_features",
     "check_feature_names",
     "check_signal_region_events",
+    "is_shared_background_parameter",
     "check_support",
     "is_fitted",
     "log_density",
@@ -458,6 +459,36 @@ class SharedBackgroundMixin:
                     "param_grid={'background': [FrozenEstimator(bkg_a), FrozenEstimator(bkg_b)]}."
                 )
         return super().set_params(**params)
+
+
+def is_shared_background_parameter(estimator, key):
+    """Whether the nested parameter ``key`` belongs to a fitted, shared background.
+
+    Such a parameter cannot be set (see :meth:`SharedBackgroundMixin.set_params`):
+    code that sets nested parameters of a whole estimator, such as an
+    ensemble seeding every ``random_state``, skips it.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The outer estimator (a Pipeline, an ensemble member, a method).
+    key : str
+        A nested parameter name, ``step__background__density__random_state``.
+
+    Returns
+    -------
+    shared : bool
+    """
+    obj = estimator
+    for part in key.split("__")[:-1]:
+        if not hasattr(obj, "get_params"):
+            return False
+        if part == "background" and isinstance(obj, SharedBackgroundMixin):
+            background = getattr(obj, "background", None)
+            if background is not None and is_fitted(background):
+                return True
+        obj = obj.get_params(deep=False).get(part)
+    return False
 
 
 def _same(a, b):

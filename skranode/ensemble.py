@@ -39,6 +39,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from skranode import background as bkg_protocol
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._math import log_mean_exp
 from skranode.utils._scores import ProbaScoresMixin
@@ -104,7 +105,11 @@ def _seeded_member(estimator, seed):
     rng = np.random.RandomState(seed)
     params = {}
     for key in keys:
-        params[key] = int(seed) if key == "random_state" else draw_seed(rng)
+        value = int(seed) if key == "random_state" else draw_seed(rng)
+        # a fitted background shared by the members is never retrained: its
+        # seeds are not the member's (the draw is kept, so the others' seeds stay)
+        if not bkg_protocol.is_shared_background_parameter(member, key):
+            params[key] = value
     if params:
         member.set_params(**params)
     return member

@@ -25,10 +25,12 @@ from skranode.utils._validation import (
 __all__ = ["ConditionalFlowDensity"]
 
 
-#: Masses further than this many standard deviations of the training masses
-#: from their mean are refused (wrong units, labels or garbage; the sidebands
-#: of a signal-region model lie within a few).
-MASS_EXTRAPOLATION_LIMIT = 20.0
+#: Masses more than this factor below or above the range of the training masses
+#: are refused (wrong units, labels or garbage). Scoring the whole spectrum with
+#: a signal-region model (a scan's sidebands, a plot over all events) stays
+#: inside; a model fitted on masses that are not all positive uses 20 standard
+#: deviations of its training masses instead.
+MASS_EXTRAPOLATION_FACTOR = 4.0
 
 
 class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
@@ -274,16 +276,28 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         """
         mass = np.asarray(mass, dtype=np.float64)
         c = (mass - self.mass_mean_) / self.mass_scale_
-        far = np.abs(c) > MASS_EXTRAPOLATION_LIMIT
+        far = self._far_masses(mass, c)
         if far.any():
             raise ValueError(self._far_mass_message(mass, far))
         return c[:, None]
 
+    def _allowed_masses(self):
+        """(low, high) of the masses this model evaluates."""
+        low, high = getattr(self, "mass_range_", (self.mass_mean_, self.mass_mean_))
+        if low > 0:
+            return low / MASS_EXTRAPOLATION_FACTOR, high * MASS_EXTRAPOLATION_FACTOR
+        return self.mass_mean_ - 20 * self.mass_scale_, self.mass_mean_ + 20 * self.mass_scale_
+
+    def _far_masses(self, mass, c):
+        low, high = self._allowed_masses()
+        return (mass < low) | (mass > high)
+
     def _far_mass_message(self, mass, far):
         low, high = getattr(self, "mass_range_", (self.mass_mean_, self.mass_mean_))
+        allowed = self._allowed_masses()
         message = (
             f"{int(far.sum())} of {mass.shape[0]} mass(es) (first m={mass[far][0]:.6g}) lie "
-            f"more than {MASS_EXTRAPOLATION_LIMIT:g} standard deviations from the masses "
+            f"outside [{allowed[0]:.4g}, {allowed[1]:.4g}], far from the masses "
             f"{type(self).__name__} was fitted on ({low:.4g} to {high:.4g}): a conditional "
             "density cannot extrapolate that far. "
         )
