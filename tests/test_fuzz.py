@@ -200,7 +200,8 @@ def _probe_events(X, m, seed):
     new = rng.uniform(lo - 2 * span, hi + 2 * span, size=(20, x.shape[1]))
     edges = np.vstack([lo, hi, lo - 1e4 * span, hi + 1e4 * span])
     events = np.vstack([x, new, edges])
-    masses = np.r_[m, rng.uniform(m.min() - 0.5, m.max() + 0.5, 20 + 4)]
+    # half a TeV beyond the masses, but not below a quarter of them (refused, by design)
+    masses = np.r_[m, rng.uniform(max(m.min() - 0.5, m.min() / 4), m.max() + 0.5, 20 + 4)]
     return events, masses
 
 
