@@ -284,6 +284,7 @@ def analyse_window(
         )
     stages = _Stages(verbose)
     skipped = {}
+    notes = []
     res = {"signal_region": [lo, hi], "preset": preset, "seed": seed}
 
     sr = data[in_sr]
@@ -313,6 +314,14 @@ def analyse_window(
             sr_count_predicted=[round(float(expected), 1), round(float(expected_std), 1)],
             sr_count_observed=len(sr),
         )
+        from skranode.closure import outside_observed_range
+
+        sidebands = window.in_sidebands(m)
+        draws = background.sample(m_sr, random_state=seed)
+        outside = outside_observed_range(data[feats].to_numpy()[sidebands], draws, feats)
+        res["background_draws_outside_range"] = outside["fraction"]
+        if outside["note"]:
+            notes.append(outside["note"])
     elif background is None:
 
         def fit_reference():
@@ -372,7 +381,6 @@ def analyse_window(
         if ranode is None and isinstance(models[method.name], ResidualANODE):
             ranode = models[method.name]
             res["w_learned"] = round(float(ranode.w_), 5)
-    notes = []
 
     # 3. the k-fold stage: the local significance (bump hunt) and the w numbers -----
     kfold = None

@@ -34,7 +34,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.mass_window import MassWindow
-from skranode.utils._validation import join_features_and_mass
+from skranode.utils._validation import join_features_and_mass, mass_units_hint
 
 __all__ = [
     "SharedBackgroundMixin",
@@ -226,7 +226,7 @@ def check_signal_region_events(background, mass, method):
             f"{mass.shape[0]} masses ({outside.mean():.0%}) lie outside the background's "
             f"signal_region [{low:g}, {high:g}): were the sidebands, or all events, passed? "
             f"Select the signal region first: in_sr = (m >= {low:g}) & (m < {high:g}), then "
-            "fit(X[in_sr], m[in_sr])."
+            f"fit(X[in_sr], m[in_sr]). {mass_units_hint(mass[outside], window.center)}"
         )
 
 

@@ -58,8 +58,8 @@ def _common(parser, *, signal_region=True):
         choices=("default", "fast"),
         default="default",
         help=(
-            "training budgets: 'default', the calibrated recipe (about 5 minutes for the "
-            "demo on 2 cores), or 'fast', small models for a smoke run (about a minute; "
+            "training budgets: 'default', the calibrated recipe (2 to 5 minutes for "
+            "the demo on 2 cores), or 'fast', small models for a smoke run (about a minute; "
             "its numbers are not calibrated)"
         ),
     )

@@ -14,8 +14,8 @@ from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 __all__ = ["DEMO_PRESETS", "run_demo"]
 
 #: Event counts of the demo per preset (the training budgets are
-#: :data:`skranode.analysis.ANALYSIS_PRESETS`). ``default`` takes about four and a half
-#: minutes on an idle 2-core laptop; ``fast`` is for tests and smoke runs.
+#: :data:`skranode.analysis.ANALYSIS_PRESETS`). ``default`` takes two to five minutes
+#: on an idle 2-core laptop, depending on the CPU; ``fast`` is for tests and smoke runs.
 DEMO_PRESETS = {
     "default": dict(n_background=300_000, n_test_background=60_000, n_test_signal=3_000),
     "fast": dict(n_background=60_000, n_test_background=20_000, n_test_signal=1_000),

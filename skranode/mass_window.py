@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skranode.utils._validation import mass_units_hint
+
 __all__ = ["DEFAULT_SIGNAL_REGION", "MassWindow", "check_interval"]
 
 #: The signal region of the LHC Olympics 2020 R&D benchmark, 3.3-3.7 TeV
@@ -230,5 +232,6 @@ class MassWindow:
             raise ValueError(
                 f"{what} inside the signal region {self}, but {int(outside.sum())} event(s) "
                 f"have masses outside it (first at row {np.flatnonzero(outside)[0]}, "
-                f"m = {m[outside][0]:.6g}). Pass signal-region events only."
+                f"m = {m[outside][0]:.6g}). Pass signal-region events only. "
+                f"{mass_units_hint(m[outside], self.center)}"
             )

@@ -15,6 +15,7 @@ from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
+    mass_units_hint,
     split_features_and_mass,
 )
 
@@ -170,7 +171,8 @@ class SidebandDensity(DensityMixin, BaseEstimator):
             if window.low >= mass.max() or window.high <= mass.min():
                 raise ValueError(
                     f"signal_region {window.bounds} lies outside the mass range of the data "
-                    f"[{mass.min():.4g}, {mass.max():.4g}]."
+                    f"[{mass.min():.4g}, {mass.max():.4g}]. "
+                    f"{mass_units_hint(mass, window.center)}"
                 )
             mask = window.in_sidebands(mass)
         if not mask.any():

@@ -8,6 +8,7 @@ from skranode.closure import (
     ALPHA,
     classifier_two_sample_test,
     likelihood_check,
+    outside_observed_range,
     strip_checks,
     validation_windows,
 )
@@ -140,3 +141,25 @@ def test_strip_checks_pass_an_exact_model_and_fail_a_shifted_one():
         mass[-50:], observed[-50:], exact[-50:], np.zeros(50), np.zeros(50), {"far": (3.9, 4)}
     )
     assert checks["passed"] is None and notes == []
+
+
+def test_outside_observed_range_counts_draws_beyond_every_observed_event():
+    rng = np.random.default_rng(0)
+    observed = rng.uniform(0.0, 1.0, size=(5000, 3))
+    inside = rng.uniform(0.01, 0.99, size=(1000, 3))
+    res = outside_observed_range(observed, inside, ["a", "b", "c"])
+    assert res["fraction"] == 0.0 and res["note"] is None
+    generated = inside.copy()
+    generated[:30, 1] = -0.05  # 3 % of the draws below the smallest observed b
+    generated[30:40, 2] = 1.2  # 1 % above the largest c
+    res = outside_observed_range(observed, generated, ["a", "b", "c"])
+    assert res["fraction"] == pytest.approx(0.04)
+    assert res["per_feature"] == {"a": 0.0, "b": 0.03, "c": 0.01}
+    assert "4.0% of its draws" in res["note"] and "most often b: 3.0%" in res["note"]
+    # below the note's threshold: counted, not noted
+    few = inside.copy()
+    few[:2, 0] = 2.0
+    res = outside_observed_range(observed, few)
+    assert res["fraction"] == pytest.approx(0.002) and res["note"] is None
+    with pytest.raises(ValueError, match="observed has 3 features but generated has 2"):
+        outside_observed_range(observed, inside[:, :2])

@@ -50,6 +50,11 @@ def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
     assert res["max_sic"]["supervised"] > 3
     assert 0 < res["w_learned"] < 1
     assert res["n_sr_signal"] > 0
+    # the background model's draws beyond the sideband events' range are counted, and
+    # a note names them when they are frequent
+    frac = res["background_draws_outside_range"]
+    assert 0 <= frac <= 1
+    assert any("outside the range of the events" in n for n in res["notes"]) == (frac >= 0.005)
 
 
 def test_cli_rejects_bad_arguments(capsys):

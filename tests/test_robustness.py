@@ -830,7 +830,8 @@ BAD_INPUT += [
 
 # masses of another kind than the model's: GeV for TeV, labels, far outside the fitted range,
 # sidebands handed to a signal-region fit
-_GEV = r"mass\(es\).*about 1000 times the fitted masses.*Divide them by 1000"
+_GEV = r"mass\(es\).*about 1000 times the expected masses.*Divide them by 1000"
+_GEV_ANY = r"about 1000 times the expected masses.*in GeV for a model in TeV\? Divide them by 1000"
 _LABELS = r"Every mass is 0 or 1: were the labels passed as the masses"
 _FAR = r"lie outside \[.*\], far from the masses .* fitted on"
 _SIDEBANDS = r"fits the signal-region events, but .* lie outside the background's signal_region"
@@ -853,9 +854,9 @@ BAD_INPUT += [
         ("ranode", "score", "masses-in-gev", lambda: fitted("ranode"),
          lambda e: e.score_samples(X_SR, M_SR * 1000), _GEV),
         ("ranode", "fit", "masses-in-gev", lambda: _ranode(fitted("sideband")),
-         lambda e: e.fit(X_SR, M_SR * 1000), _SIDEBANDS),
+         lambda e: e.fit(X_SR, M_SR * 1000), _SIDEBANDS + ".*" + _GEV_ANY),
         ("ranode", "fit", "labels-as-masses", lambda: _ranode(fitted("sideband")),
-         lambda e: e.fit(X_SR, Y[IN_SR]), _SIDEBANDS),
+         lambda e: e.fit(X_SR, Y[IN_SR]), _SIDEBANDS + ".*" + _LABELS),
         ("ranode", "score", "labels-as-masses", lambda: fitted("ranode"),
          lambda e: e.score_samples(X, Y), _LABELS),
         ("ranode", "fit", "sidebands-as-signal-region", lambda: _ranode(fitted("sideband")),
@@ -865,7 +866,12 @@ BAD_INPUT += [
         ("anode", "score", "masses-in-gev", lambda: fitted("anode"),
          lambda e: e.score_samples(X_SR, M_SR * 1000), _GEV),
         ("cathode", "fit", "masses-in-gev", lambda: _cathode(fitted("sideband")),
-         lambda e: e.fit(X, M * 1000), r"No event lies in signal_region .* span \[2800"),
+         lambda e: e.fit(X, M * 1000),
+         r"No event lies in signal_region .* span \[2800.*" + _GEV_ANY),
+        ("cathode", "fit", "labels-as-masses", lambda: _cathode(fitted("sideband")),
+         lambda e: e.fit(X, Y), r"No event lies in signal_region.*" + _LABELS),
+        ("sideband", "fit", "masses-in-gev", lambda: SidebandDensity(signal_region=SR),
+         lambda e: e.fit(X, M * 1000), r"lies outside the mass range.*" + _GEV_ANY),
         ("cathode", "predict", "masses-in-gev", lambda: fitted("lacathode"),
          lambda e: e.predict_proba(X_SR, M_SR * 1000), _GEV),
     ]

@@ -16,7 +16,11 @@ from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.sideband import SidebandDensity
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import draw_seed
-from skranode.utils._validation import join_features_and_mass, split_features_and_mass
+from skranode.utils._validation import (
+    join_features_and_mass,
+    mass_units_hint,
+    split_features_and_mass,
+)
 
 __all__ = ["CATHODEClassifier"]
 
@@ -242,7 +246,8 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
             raise ValueError(
                 f"No event lies in signal_region {(lo, hi)}: the masses span "
                 f"[{mass.min():.4g}, {mass.max():.4g}]. Pass the signal-region events, or "
-                "signal_region=None to take every event as data."
+                "signal_region=None to take every event as data. "
+                f"{mass_units_hint(mass, window.center)}"
             )
         return mask
 

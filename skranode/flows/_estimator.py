@@ -18,6 +18,7 @@ from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
+    mass_units_hint,
     resolve_device,
     split_features_and_mass,
 )
@@ -301,21 +302,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             f"{type(self).__name__} was fitted on ({low:.4g} to {high:.4g}): a conditional "
             "density cannot extrapolate that far. "
         )
-        typical, fitted = np.median(np.abs(mass[far])), max(abs(low), abs(high))
-        if np.isin(mass, (0.0, 1.0)).all():
-            return message + "Every mass is 0 or 1: were the labels passed as the masses?"
-        ratio = typical / fitted if fitted > 0 else np.inf
-        if 200 < ratio < 5000:
-            return message + (
-                f"They are about 1000 times the fitted masses (median {typical:.4g}): masses "
-                "in GeV for a model fitted in TeV? Divide them by 1000."
-            )
-        if 1 / 5000 < ratio < 1 / 200:
-            return message + (
-                f"They are about 1/1000 of the fitted masses (median {typical:.4g}): masses "
-                "in TeV for a model fitted in GeV? Multiply them by 1000."
-            )
-        return message + "Check the units of m and that m is the resonant mass."
+        return message + mass_units_hint(mass[far], max(abs(low), abs(high)))
 
     def flow_inputs(self, features, mass):
         """Events in the flow's space (extension hook).

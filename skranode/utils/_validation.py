@@ -12,6 +12,7 @@ __all__ = [
     "check_numeric_frame",
     "check_unit_interval",
     "join_features_and_mass",
+    "mass_units_hint",
     "resolve_device",
     "split_features_and_mass",
 ]
@@ -62,6 +63,46 @@ def check_mass(m, n_samples, *, name="m"):
             "never drops events silently."
         )
     return np.array(m, dtype=np.float64, copy=True)
+
+
+def mass_units_hint(mass, reference):
+    """Why masses may be of the wrong kind, as a sentence for an error message.
+
+    The one place that tells GeV from TeV and labels from masses, for every
+    check that finds masses far from where a model or a mass window expects
+    them.
+
+    Parameters
+    ----------
+    mass : array-like of shape (n_samples,)
+        The masses that were refused.
+    reference : float
+        A typical expected mass (the largest fitted mass, or the centre of a
+        signal region), in the model's units.
+
+    Returns
+    -------
+    hint : str
+        One sentence: labels passed as masses, GeV for TeV (or the reverse), or
+        advice to check the units.
+    """
+    mass = np.asarray(mass, dtype=np.float64)
+    if mass.size and np.isin(mass, (0.0, 1.0)).all():
+        return "Every mass is 0 or 1: were the labels passed as the masses?"
+    typical = float(np.median(np.abs(mass))) if mass.size else np.nan
+    reference = abs(float(reference))
+    ratio = typical / reference if reference > 0 else np.inf
+    if 200 < ratio < 5000:
+        return (
+            f"They are about 1000 times the expected masses (median {typical:.4g}, expected "
+            f"about {reference:.4g}): masses in GeV for a model in TeV? Divide them by 1000."
+        )
+    if 1 / 5000 < ratio < 1 / 200:
+        return (
+            f"They are about 1/1000 of the expected masses (median {typical:.4g}, expected "
+            f"about {reference:.4g}): masses in TeV for a model in GeV? Multiply them by 1000."
+        )
+    return "Check the units of m and that m is the resonant mass."
 
 
 def check_aligned(X, m, *, name="m"):
