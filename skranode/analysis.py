@@ -676,7 +676,7 @@ def _write_plots(analysis, data, reference, test, out, seed):
         if analysis.profile.w_std_background is not None:
             titles["w_profile.png"] = (
                 "Held-out likelihood of w (k-fold R-ANODE): curve statistical only,\n"
-                "band the 95 % interval with the background- and signal-model parts"
+                "bands the 68 and 95 % intervals with the background- and signal-model parts"
             )
         else:
             titles["w_profile.png"] = (

@@ -159,8 +159,10 @@ def default_data_flow():
     built to grow a bump on top of a fixed background, not to model the
     data: on the LHCO R&D signal region (``benchmarks/bench_ranode_lhco.py``,
     the idealized background flow, 19 900 test background events) it gave a
-    max SIC of 1.66 at S/B 0.61 %, this recipe 4.0, 3.3 and 3.3 (three seeds)
-    and 1.5, 1.4 and 1.8 at S/B 0.3 % (R-ANODE: about 11 and 5).
+    max SIC of 1.66 at S/B 0.61 %, this recipe 4.0, 3.3 and 3.3 (three seeds),
+    1.5, 1.4 and 1.8 at S/B 0.3 % and 1.3, 1.3 and 1.4 at 0.2 % (R-ANODE on the
+    same test: 11.3 at 0.61 %; published ANODE, with sideband backgrounds and more
+    events: about 8.6 and 2.6 at 0.61 % and 0.2 %).
 
     Returns
     -------

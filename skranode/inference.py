@@ -256,7 +256,7 @@ significance_statistical : tuple, float or None
         low, high = self.interval_68 if level == 68 else self.interval_95
         return bool(low <= w <= high)
 
-    def plot(self, ax=None, *, w_true=None, level=95, xscale="linear"):
+    def plot(self, ax=None, *, w_true=None, level="both", xscale="linear", zoom=True):
         """Draw ``-2 Delta ln L`` with :func:`skranode.plotting.plot_w_profile`.
 
         Parameters
@@ -265,10 +265,15 @@ significance_statistical : tuple, float or None
             Axes to draw on; None draws on a new figure.
         w_true : float, default=None
             True ``w``, drawn when given.
-        level : {68, 95}, default=95
-            Which interval to shade (and the matching threshold line).
+        level : {68, 95, 'both'}, default='both'
+            Which interval to shade (and the matching threshold line);
+            'both' shades the 95 % interval and, darker, the 68 % one.
         xscale : {'linear', 'log'}, default='linear'
             With 'log' the ``w = 0`` point is left out.
+        zoom : bool, default=True
+            Zoom on the minimum: ``-2 Delta ln L`` up to three times the 95 %
+            threshold, and the ``w`` range where the curve lies below that
+            (a far ``w = 0`` point would otherwise flatten the minimum).
 
         Returns
         -------
@@ -276,18 +281,24 @@ significance_statistical : tuple, float or None
         """
         from skranode.plotting import plot_w_profile
 
-        if level not in (68, 95):
-            raise ValueError(f"level must be 68 or 95; got {level!r}.")
+        if level not in (68, 95, "both"):
+            raise ValueError(f"level must be 68, 95 or 'both'; got {level!r}.")
         keep = self.w_grid > 0 if xscale == "log" else np.ones(self.w_grid.size, bool)
-        interval = self.interval_68 if level == 68 else self.interval_95
+        if level == "both":
+            interval = {"95 %": self.interval_95, "68 %": self.interval_68}
+            threshold = (2.0 * DROP_68, 2.0 * DROP_95)
+        else:
+            interval = self.interval_68 if level == 68 else self.interval_95
+            threshold = 2.0 * (DROP_68 if level == 68 else DROP_95)
         return plot_w_profile(
             self.w_grid[keep],
             self.delta_loglik[keep],
             w_hat=self.w_hat,
             interval=interval,
             w_true=w_true,
-            threshold=2.0 * (DROP_68 if level == 68 else DROP_95),
+            threshold=threshold,
             xscale=xscale,
+            ymax=6.0 * DROP_95 if zoom else None,
             ax=ax,
         )
 

@@ -163,6 +163,16 @@ class DijetMassSpectrum(BaseEstimator):
         self.n_params = n_params
         self.sqrt_s = sqrt_s
 
+    def __sklearn_tags__(self):
+        # one column of masses (as IsotonicRegression): scikit-learn's common checks,
+        # made for 2-D features, do not apply (see skranode.estimator_checks)
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.positive_only = True
+        tags.target_tags.required = False
+        return tags
+
     def _check_params(self):
         if isinstance(self.n_params, bool) or self.n_params not in (3, 4, 5):
             raise ValueError(f"n_params must be 3, 4 or 5; got {self.n_params!r}.")

@@ -175,7 +175,7 @@ def plot_sic_curve(results, *, min_background=25, show_random=True, ax=None):
     return _figure_of(ax)
 
 
-def plot_roc(results, *, rejection=False, ax=None):
+def plot_roc(results, *, rejection=False, min_background=25, ax=None):
     """Plot the ROC curves of anomaly scores, with their area under the curve.
 
     Parameters
@@ -188,7 +188,12 @@ def plot_roc(results, *, rejection=False, ax=None):
         False: the usual ROC curve, signal efficiency (TPR) against background
         efficiency (FPR), with the diagonal of a random score. True: background
         rejection ``1 / eps_B`` (log scale) against signal efficiency ``eps_S``,
-        the particle-physics convention; cuts that keep no background are left out.
+        the particle-physics convention, with the cuts of
+        :func:`plot_sic_curve`: those that keep fewer than ``min_background``
+        test background events are left out (their rejection is a Poisson
+        fluctuation of a handful of events).
+    min_background : float, default=25
+        With ``rejection=True``, the fewest test background events a drawn cut keeps.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; None draws on a new figure.
 
@@ -201,6 +206,7 @@ def plot_roc(results, *, rejection=False, ax=None):
     --------
     plot_sic_curve : The significance improvement of the same scores.
     """
+    min_background = check_min_background(min_background)
     entries = _unpack_results(results)
     ax = _axes(ax)
     for label, y_true, y_score, weight in entries:
@@ -209,8 +215,13 @@ def plot_roc(results, *, rejection=False, ax=None):
         auc = roc_auc_score(is_signal, score, sample_weight=weight)
         text = f"{label} (AUC {auc:.3f})"
         if rejection:
-            keep = fpr > 0
-            ax.plot(tpr[keep], 1.0 / fpr[keep], label=text)
+            # the cuts of the SIC curve (one owner of the min-background rule):
+            # SIC = eps_S / sqrt(eps_B), so 1 / eps_B = (SIC / eps_S) ** 2
+            eff, sic, _ = sic_curve(
+                y_true, y_score, min_background=min_background, sample_weight=weight
+            )
+            keep = ~np.isnan(sic) & (eff > 0)
+            ax.plot(eff[keep], (sic[keep] / eff[keep]) ** 2, label=text)
         else:
             ax.plot(fpr, tpr, label=text)
     if rejection:
@@ -220,6 +231,8 @@ def plot_roc(results, *, rejection=False, ax=None):
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel(r"Signal efficiency $\epsilon_S$")
         ax.set_ylabel(r"Background rejection $1 / \epsilon_B$")
+        ax.legend(title=f"cuts keeping $\\geq$ {min_background:g} background events")
+        return _figure_of(ax)
     else:
         ax.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="0.5", label="random score")
         ax.set_xlim(0.0, 1.0)
@@ -383,6 +396,7 @@ def plot_w_profile(
     w_true=None,
     threshold=1.0,
     xscale="linear",
+    ymax=None,
     ax=None,
 ):
     """Plot the profile likelihood of the signal fraction ``w``.
@@ -401,14 +415,21 @@ def plot_w_profile(
         Log-likelihood at each ``w`` (any additive constant); finite.
     w_hat : float, default=None
         Best-fit ``w``, drawn as a vertical line when given.
-    interval : tuple of float, default=None
-        ``(low, high)`` interval on ``w``, shaded when given.
+    interval : tuple of float or dict, default=None
+        ``(low, high)`` interval on ``w``, shaded when given; or a dict of
+        such intervals by label (``{"68 %": (a, b), "95 %": (c, d)}``), each
+        shaded, the narrower ones darker.
     w_true : float, default=None
         True (injected) ``w``, drawn as a dotted vertical line when given.
-    threshold : float, default=1.0
-        Level of the horizontal line on ``-2 Delta ln L``.
+    threshold : float or sequence of float, default=1.0
+        Level(s) of the horizontal line(s) on ``-2 Delta ln L``.
     xscale : {'linear', 'log'}, default='linear'
         Scale of the ``w`` axis; 'log' needs ``w > 0``.
+    ymax : float or None, default=None
+        None shows the whole curve. A number zooms on the minimum: the
+        ``-2 Delta ln L`` axis stops there and the ``w`` axis keeps where the
+        curve lies below it (and the intervals and lines), so that a far
+        ``w = 0`` point does not flatten the region that matters.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; None draws on a new figure.
 
@@ -444,11 +465,24 @@ def plot_w_profile(
     order = np.argsort(w, kind="stable")
     w, ll = w[order], ll[order]
     ax = _axes(ax)
-    ax.plot(w, 2.0 * (ll.max() - ll), marker=".", color="C0", label="profile likelihood")
-    ax.axhline(threshold, color="0.5", linestyle="--", label=f"$-2\\Delta\\ln L$ = {threshold:g}")
-    if interval is not None:
-        lo, hi = check_interval(interval, "interval")
-        ax.axvspan(lo, hi, color="C0", alpha=0.15, label=f"interval [{lo:.3g}, {hi:.3g}]")
+    q = 2.0 * (ll.max() - ll)
+    ax.plot(w, q, marker=".", color="C0", label="profile likelihood")
+    levels = np.atleast_1d(np.asarray(threshold, dtype=np.float64))
+    for level, style in zip(levels, ("--", "-.", ":", "--"), strict=False):
+        ax.axhline(level, color="0.5", linestyle=style, label=f"$-2\\Delta\\ln L$ = {level:.3g}")
+    if interval is None:
+        shaded = []
+    elif isinstance(interval, dict):
+        shaded = [
+            (label, check_interval(iv, f"interval {label!r}")) for label, iv in interval.items()
+        ]
+    else:
+        shaded = [("interval", check_interval(interval, "interval"))]
+    # the widest first and lightest, so that the narrower ones show on top of it
+    shaded.sort(key=lambda item: item[1][0] - item[1][1])
+    for k, (label, (lo, hi)) in enumerate(shaded):
+        alpha = 0.12 + 0.13 * k if len(shaded) > 1 else 0.15
+        ax.axvspan(lo, hi, color="C0", alpha=alpha, label=f"{label} [{lo:.3g}, {hi:.3g}]")
     if w_hat is not None:
         ax.axvline(float(w_hat), color="C0", label=f"$\\hat w$ = {float(w_hat):.3g}")
     if w_true is not None:
@@ -457,9 +491,24 @@ def plot_w_profile(
         )
     ax.set_xscale(xscale)
     ax.set_ylim(bottom=0.0)
+    if ymax is not None:
+        if not (np.isscalar(ymax) and np.isfinite(ymax) and ymax > 0):
+            raise ValueError(f"ymax must be a positive number or None; got {ymax!r}.")
+        ax.set_ylim(0.0, float(ymax))
+        keep = [w[q <= ymax]]
+        keep += [np.array(iv) for _, iv in shaded]
+        keep += [np.array([float(v)]) for v in (w_hat, w_true) if v is not None]
+        span = np.concatenate(keep)
+        lo, hi = float(span.min()), float(span.max())
+        if xscale == "log" and lo > 0:
+            pad = (hi / lo) ** 0.05
+            ax.set_xlim(lo / pad, hi * pad)
+        else:
+            pad = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-12)
+            ax.set_xlim(lo - pad, hi + pad)
     ax.set_xlabel("Signal fraction $w$")
     ax.set_ylabel(r"$-2\Delta\ln L$")
-    ax.legend()
+    ax.legend(fontsize="small", framealpha=0.9)
     return _figure_of(ax)
 
 
@@ -643,7 +692,11 @@ def plot_local_p_values(windows, *, global_significance=None, truth_mass=None, a
     for z in range(1, 6):
         ax.axhline(norm.sf(z), color="tab:red", lw=0.8, ls=":")
         ax.text(
-            1.01, norm.sf(z), f"{z}$\\sigma$", va="center", color="tab:red",
+            1.01,
+            norm.sf(z),
+            f"{z}$\\sigma$",
+            va="center",
+            color="tab:red",
             transform=ax.get_yaxis_transform(),
         )
     if truth_mass is not None:
@@ -680,7 +733,10 @@ def plot_signal_fraction_scan(windows, *, ax=None):
     ax.fill_between(centres, low, high, color="tab:green", alpha=0.3, label="95 % interval")
     ax.plot(centres, w_hat, "o-", color="tab:green", label=r"$\hat w$")
     ax.plot(
-        centres, [w["w_upper_limit_95"] for w in rows], "v--", color="k",
+        centres,
+        [w["w_upper_limit_95"] for w in rows],
+        "v--",
+        color="k",
         label="95 % CL upper limit",
     )
     if all("n_signal_true" in w for w in rows):
@@ -721,7 +777,10 @@ def plot_scan_windows(m, windows, *, best_window=None, bins=80, ax=None):
         lo, hi = w["signal_region"]
         best = k == best_window
         ax.axvspan(
-            lo, hi, color="tab:orange" if best else "tab:blue", alpha=0.35 if best else 0.06,
+            lo,
+            hi,
+            color="tab:orange" if best else "tab:blue",
+            alpha=0.35 if best else 0.06,
             label="most significant window" if best else None,
         )
     ax.set_xlabel("$m_{jj}$ [TeV]")

@@ -145,14 +145,20 @@ def test_roc_lines_and_auc(scores):
 
 def test_roc_rejection(scores):
     y, good, _ = scores
-    ax = plot_roc({"good": (y, good)}, rejection=True).axes[0]
-    fpr, tpr, _ = roc_curve(y, good)
-    keep = fpr > 0
-    line = _line(ax, "good")
-    np.testing.assert_array_equal(line.get_xdata(), tpr[keep])
-    np.testing.assert_allclose(line.get_ydata(), 1.0 / fpr[keep])
-    assert ax.get_yscale() == "log"
-    assert "rejection" in ax.get_ylabel()
+    n_bkg = int((y == 0).sum())
+    for min_background in (0, 25):
+        ax = plot_roc({"good": (y, good)}, rejection=True, min_background=min_background).axes[0]
+        fpr, tpr, _ = roc_curve(y, good, drop_intermediate=False)
+        # the cuts of the SIC curve: at least min_background test background events kept
+        keep = (fpr > 0) & (fpr * n_bkg >= max(min_background, 1) - 1e-9)
+        line = _line(ax, "good")
+        drawn = np.c_[line.get_xdata(), line.get_ydata()]
+        expected = np.c_[tpr[keep], 1.0 / fpr[keep]]
+        np.testing.assert_allclose(np.unique(drawn, axis=0), np.unique(expected, axis=0))
+        assert ax.get_yscale() == "log"
+        assert "rejection" in ax.get_ylabel()
+    # with the SIC's cut the curve stops at n_bkg / 25
+    assert line.get_ydata().max() == pytest.approx(n_bkg / 25)
 
 
 # ------------------------------------------------------------------ mass spectrum
@@ -239,6 +245,37 @@ def test_mass_spectrum_errors(spectrum_data):
 
 
 # ------------------------------------------------------------------ w profile
+def test_w_profile_zooms_on_the_minimum_with_both_intervals():
+    w = np.linspace(0.0, 0.05, 101)
+    loglik = -0.5 * ((w - 0.02) / 0.002) ** 2  # the w = 0 point is 100 units up
+    fig = plot_w_profile(
+        w,
+        loglik,
+        w_hat=0.02,
+        interval={"95 %": (0.016, 0.024), "68 %": (0.018, 0.022)},
+        threshold=(1.0, 3.84),
+        ymax=11.5,
+    )
+    ax = fig.axes[0]
+    assert ax.get_ylim() == pytest.approx((0.0, 11.5))
+    lo, hi = ax.get_xlim()
+    # the w range where the curve is below 11.5: 0.02 -+ 0.0068, plus 5 % padding
+    assert 0.012 < lo < 0.0135 and 0.0265 < hi < 0.028
+    spans = sorted(ax.patches, key=lambda p: _span(p)[1] - _span(p)[0])
+    assert [_span(p) for p in spans] == [
+        pytest.approx((0.018, 0.022)),
+        pytest.approx((0.016, 0.024)),
+    ]
+    # the narrower interval is drawn darker, on top of the wider one
+    assert spans[0].get_alpha() > spans[1].get_alpha()
+    assert [t for t in _legend_texts(ax) if t.startswith("$-2")] == [
+        "$-2\\Delta\\ln L$ = 1",
+        "$-2\\Delta\\ln L$ = 3.84",
+    ]
+    with pytest.raises(ValueError, match="ymax must be a positive number"):
+        plot_w_profile(w, loglik, ymax=0.0)
+
+
 def test_w_profile_artists():
     w = np.linspace(0.0, 0.02, 21)[::-1]  # unsorted input is sorted
     loglik = 100.0 - 0.5 * ((w - 0.008) / 0.003) ** 2

@@ -16,6 +16,7 @@ from skranode import (
     TorchMLPClassifier,
 )
 from skranode.ensemble import ClassifierEnsemble, DensityEnsemble
+from skranode.estimator_checks import check_table, expected_failed_checks
 
 FAST_FLOW = dict(n_layers=1, n_hidden=8, max_epochs=2, batch_size=64, device="cpu")
 FAST_MLP = dict(max_epochs=30, batch_size=16, learning_rate=1e-2, n_best=2, device="cpu")
@@ -107,73 +108,7 @@ def _estimators():
     ]
 
 
-# The weakly supervised classifiers make their own classes from the mass, so the
-# classifier checks that feed y as class labels do not apply to them.
-_MASS_NOT_LABELS = {
-    "check_fit_score_takes_y": "the second argument of fit is the mass m, not labels y",
-    "check_classifier_not_supporting_multiclass": (
-        "the second argument is the mass, so any numbers are valid; the classes are "
-        "always the two the estimator makes itself"
-    ),
-    "check_classifiers_regression_target": (
-        "a continuous second argument is a valid mass, not a regression target"
-    ),
-    "check_supervised_y_2d": "a mass of shape (n, 1) is read as 1-D, without a warning",
-}
-_EXPECTED_CLASSIFIER_FAILURES = {
-    # an ensemble of ordinary classifiers passes every check
-    ClassifierEnsemble: {},
-    CWoLaClassifier: {
-        **_MASS_NOT_LABELS,
-        "check_classifiers_classes": "string labels passed as m are not masses",
-    },
-    CATHODEClassifier: {
-        **_MASS_NOT_LABELS,
-        # with mass_column=0 the second argument is ignored, so y plays no role:
-        # the classes are signal-region data (1) vs generated background (0)
-        "check_classifiers_train": "y is ignored; CATHODE's classes are data vs samples",
-        "check_classifiers_one_label": "y is ignored; CATHODE's classes are data vs samples",
-        "check_classifiers_classes": "y is ignored; classes_ is always [0, 1]",
-        "check_supervised_y_no_nan": "y is ignored (the mass is column 0 of X)",
-    },
-    # Training draws a random validation split and random batches (MLP) or
-    # bins and splits on unweighted quantiles (HistGradientBoostingClassifier,
-    # for which scikit-learn expects the same failure), so an event with weight
-    # 2 is not the same as the event repeated twice.
-    TorchMLPClassifier: {
-        "check_sample_weight_equivalence_on_dense_data": "stochastic training over events"
-    },
-    SupervisedClassifier: {
-        "check_sample_weight_equivalence_on_dense_data": "the base classifiers fail it too"
-    },
-    # IdealAD is an ordinary binary classifier (y = data vs reference background)
-    IdealAD: {},
-}
-
-
-def _expected_failures(estimator):
-    if isinstance(estimator, LogitScaler):
-        return {}
-    if type(estimator) in _EXPECTED_CLASSIFIER_FAILURES:
-        return _EXPECTED_CLASSIFIER_FAILURES[type(estimator)]
-    expected = {}
-    if getattr(estimator, "flow", None) == "rqs":
-        # float32 spline arithmetic in normflows rounds differently for
-        # different batch sizes: scores of a subset differ by ~5e-7 (the check
-        # allows 1e-7); test_rqs_subset_invariance_to_float32_precision below
-        expected["check_methods_subset_invariance"] = "float32 rounding depends on batch size"
-    return {
-        **expected,
-        # The second argument of fit/score is the resonant mass and is named m;
-        # it is passed positionally by Pipeline and GridSearchCV like y.
-        "check_fit_score_takes_y": "the mass argument is named m, not y",
-        # calls score(X, y=y) by keyword; the same check with m is
-        # test_score_checks_n_features below
-        "check_n_features_in_after_fitting": "score takes the mass as m, not y",
-    }
-
-
-@parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failures)
+@parametrize_with_checks(_estimators(), expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -202,3 +137,47 @@ def test_rqs_subset_invariance_to_float32_precision():
     full = est.score_samples(X)
     for part in np.array_split(np.arange(300), 7):
         np.testing.assert_allclose(est.score_samples(X[part]), full[part], rtol=1e-5, atol=1e-5)
+
+
+def test_every_public_estimator_is_checked_or_declared_one_dimensional():
+    import inspect
+    import warnings
+
+    from sklearn.base import BaseEstimator
+    from sklearn.utils import get_tags
+    from sklearn.utils.estimator_checks import check_estimator
+
+    import skranode
+
+    checked = {type(est).__name__ for est in _estimators()}
+    public = {
+        name
+        for name, obj in vars(skranode).items()
+        if inspect.isclass(obj) and issubclass(obj, BaseEstimator)
+    }
+    assert public - checked == {"DijetMassSpectrum"}
+    # the one left out declares 1-D input, for which scikit-learn runs no common check
+    spectrum = skranode.DijetMassSpectrum()
+    assert not get_tags(spectrum).input_tags.two_d_array
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ran = check_estimator(spectrum, on_fail=None)
+    # only the check that it clones runs, and passes
+    assert [(r["check_name"], r["status"]) for r in ran] == [
+        ("check_estimator_cloneable", "passed")
+    ]
+    assert any("Can't test estimator" in str(w.message) for w in caught)
+
+
+def test_expected_failures_are_listed_once_with_a_reason():
+    rows = check_table()
+    assert len(rows) == len({(name, check) for name, check, _ in rows})
+    assert all(reason and reason[0].islower() for _, _, reason in rows)
+    for est in _estimators():
+        name = type(est).__name__
+        listed = {check for cls, check, _ in rows if cls.split(" ")[0] == name}
+        assert set(expected_failed_checks(est)) <= listed, name
+    import pytest
+
+    with pytest.raises(ValueError, match="not a skranode estimator"):
+        expected_failed_checks(_fast_hgb())
