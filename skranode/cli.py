@@ -40,6 +40,37 @@ def _n_jobs(text):
     return value
 
 
+def _branch(text):
+    """``--branch COLUMN=BRANCH``: one pair of the column-to-branch mapping of a ROOT tree."""
+    column, sep, branch = text.partition("=")
+    if not sep or not column or not branch:
+        raise argparse.ArgumentTypeError(
+            f"expected COLUMN=BRANCH (for example mjj=Mjj); got {text!r}"
+        )
+    return column.strip(), branch.strip()
+
+
+def _root_options(parser):
+    group = parser.add_argument_group("ROOT files (--data events.root; needs uproot)")
+    group.add_argument("--tree", help="name of the TTree (default: the file's only tree)")
+    group.add_argument(
+        "--branch",
+        action="append",
+        type=_branch,
+        default=[],
+        metavar="COLUMN=BRANCH",
+        help="the branch of a column (mjj, mjmin, delta_mj, tau21_min, tau21_max, label) "
+        "named otherwise; repeat for each",
+    )
+    group.add_argument(
+        "--units", choices=("TeV", "GeV"), default="TeV", help="units of the masses in the file"
+    )
+
+
+def _root_kwargs(args):
+    return dict(tree=args.tree, branches=dict(args.branch) or None, units=args.units)
+
+
 def _common(parser, *, signal_region=True):
     if signal_region:
         parser.add_argument(
@@ -111,7 +142,8 @@ def _parser():
         help="run the analysis on an event file",
         description=(
             "Run the analysis on the LHCO R&D features file (.h5, or 'fetch' to download "
-            "it) or on six-column .npy arrays (mjj, 4 features, label). A labelled file "
+            "it), on six-column .npy arrays (mjj, 4 features, label) or on a ROOT TTree "
+            "(--tree, --branch, --units). A labelled file "
             "with sidebands gets --n-signal of its signal events re-injected into half of "
             "its background, the rest serving as truth; signal-region-only arrays need "
             "--reference, a true background sample."
@@ -129,6 +161,7 @@ def _parser():
         help="signal events re-injected into a labelled file with sidebands (default 1000)",
     )
     run.add_argument("--as-is", action="store_true", help="use the data file as it is")
+    _root_options(run)
     _common(run)
     scan = sub.add_parser(
         "scan",
@@ -142,7 +175,10 @@ def _parser():
             "Labels in the data are used only to report the truth."
         ),
     )
-    scan.add_argument("--data", metavar="PATH", help="LHCO R&D .h5 file or six-column .npy")
+    scan.add_argument(
+        "--data", metavar="PATH", help="LHCO R&D .h5 file, six-column .npy or ROOT file"
+    )
+    _root_options(scan)
     scan.add_argument(
         "--signal-mass", type=float, default=4.1, help="built-in data: planted mass (TeV)"
     )
@@ -244,6 +280,7 @@ def _run(args):
             test=args.test,
             n_signal=args.n_signal,
             as_is=args.as_is,
+            root_options=_root_kwargs(args),
             **common,
         )
     return 0
@@ -267,7 +304,7 @@ def _scan(args):
     else:
         from skranode.file_analysis import load_events
 
-        data = load_events(args.data)
+        data = load_events(args.data, **_root_kwargs(args))
         notes = [f"events from {args.data} as they are (labels only report the truth)"]
         truth = None
     run_scan(

@@ -8,7 +8,10 @@ Supported inputs (:func:`load_events`):
   :func:`~skranode.datasets.fetch_lhco_rnd` download;
 * six-column ``.npy`` arrays ``mjj, mjmin, delta_mj, tau21_min, tau21_max,
   label`` (:func:`~skranode.datasets.load_lhco_sr`): the CATHODE-format
-  signal-region arrays, or any event table in that layout.
+  signal-region arrays, or any event table in that layout;
+* a TTree of a ROOT file (``.root``, read with uproot by
+  :func:`~skranode.datasets.load_root`): branches named as those columns or
+  mapped to them, or the R&D jet branches.
 
 How the events are used (:func:`prepare_events`):
 
@@ -33,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from skranode.analysis import run_analysis
-from skranode.datasets import fetch_lhco_rnd, load_lhco_rnd, load_lhco_sr
+from skranode.datasets import fetch_lhco_rnd, load_lhco_rnd, load_lhco_sr, load_root
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 
 __all__ = ["load_events", "prepare_events", "run_on_file"]
@@ -41,14 +44,18 @@ __all__ = ["load_events", "prepare_events", "run_on_file"]
 _HDF_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
-def load_events(path):
+def load_events(path, *, tree=None, branches=None, units="TeV"):
     """Read an event file into a DataFrame with the columns of :data:`~skranode.datasets.COLUMNS`.
 
     Parameters
     ----------
     path : str or path-like
         An LHCO R&D HDF file (``.h5``, ``.hdf5``, ``.hdf``), a six-column
-        ``.npy`` array, or ``'fetch'`` for :func:`~skranode.datasets.fetch_lhco_rnd`.
+        ``.npy`` array, a ROOT file (``.root``), or ``'fetch'`` for
+        :func:`~skranode.datasets.fetch_lhco_rnd`.
+    tree, branches, units : optional
+        For a ROOT file: the tree, the column-to-branch mapping and the mass
+        units of :func:`~skranode.datasets.load_root`. Refused for other files.
 
     Returns
     -------
@@ -62,10 +69,16 @@ def load_events(path):
     FileNotFoundError
         If the file does not exist.
     """
-    if str(path) == "fetch":
-        return fetch_lhco_rnd()
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".root":
+        return load_root(path, tree, branches=branches, units=units)
+    if tree is not None or branches or units != "TeV":
+        raise ValueError(
+            f"tree, branches and units apply to ROOT files only; {str(path)!r} is not one (.root)."
+        )
+    if str(path) == "fetch":
+        return fetch_lhco_rnd()
     if suffix in _HDF_SUFFIXES:
         return load_lhco_rnd(path)
     if suffix == ".npy":
@@ -73,7 +86,7 @@ def load_events(path):
     raise ValueError(
         f"Unsupported event file {str(path)!r}: expected the LHCO R&D features file "
         f"({', '.join(_HDF_SUFFIXES)}), a six-column .npy array (mjj, mjmin, delta_mj, "
-        "tau21_min, tau21_max, label), or 'fetch'."
+        "tau21_min, tau21_max, label), a ROOT file (.root), or 'fetch'."
     )
 
 
@@ -175,6 +188,7 @@ def run_on_file(
     as_is=False,
     signal_region=DEFAULT_SIGNAL_REGION,
     seed=0,
+    root_options=None,
     **options,
 ):
     """Run the whole analysis on event files.
@@ -197,6 +211,9 @@ def run_on_file(
         ``(low, high)`` in TeV.
     seed : int, default=0
         Seed of the splits and of every training.
+    root_options : dict or None, default=None
+        ``tree``, ``branches`` and ``units`` of :func:`load_events`, for ROOT
+        files (every file given).
     **options
         Further arguments of :func:`skranode.analysis.run_analysis`
         (``device``, ``n_jobs``, ``output``, ``preset``, ``verbose``,
@@ -208,9 +225,27 @@ def run_on_file(
         As :func:`skranode.analysis.run_analysis`, with ``notes`` on how the
         events were used.
     """
-    frame = load_events(data)
-    ref = None if reference is None else load_events(reference)
-    tst = None if not test else pd.concat([load_events(p) for p in test], ignore_index=True)
+    root = dict(root_options or {})
+    paths = [data, *([] if reference is None else [reference]), *(test or [])]
+
+    def is_root(path):
+        return Path(str(path)).suffix.lower() == ".root"
+
+    given = (
+        root.get("tree") is not None or root.get("branches") or root.get("units", "TeV") != "TeV"
+    )
+    if given and not any(is_root(p) for p in paths):
+        raise ValueError(
+            "tree, branches and units apply to ROOT files only; none of the files given "
+            f"({', '.join(map(str, paths))}) is one (.root)."
+        )
+
+    def load(path):
+        return load_events(path, **root) if is_root(path) else load_events(path)
+
+    frame = load(data)
+    ref = None if reference is None else load(reference)
+    tst = None if not test else pd.concat([load(p) for p in test], ignore_index=True)
     inputs = prepare_events(
         frame,
         reference=ref,

@@ -5,6 +5,7 @@
 * :func:`load_lhco_rnd` and :func:`fetch_lhco_rnd`: the real R&D dataset
   (Zenodo record 4536377), with the CATHODE features computed from the jets;
 * :func:`load_lhco_sr` and :func:`lhco_sr_path`: the CATHODE signal-region arrays;
+* :func:`load_root`: events from a TTree of a ROOT file (needs uproot);
 * :func:`signal_region_mask`, :func:`sideband_mask` and :func:`inject_signal`:
   region selections and signal injection;
 * :class:`LHCOLikeBackgroundDensity`: the exact background density of
@@ -24,6 +25,7 @@ from skranode.datasets._lhco import (
     load_lhco_sr,
 )
 from skranode.datasets._regions import inject_signal, sideband_mask, signal_region_mask
+from skranode.datasets._root import ROOT_UNITS, load_root
 from skranode.datasets._synthetic import (
     DIJET_PARAMS,
     LHCOLikeBackgroundDensity,
@@ -48,6 +50,8 @@ __all__ = [
     "lhco_sr_path",
     "load_lhco_rnd",
     "load_lhco_sr",
+    "load_root",
+    "ROOT_UNITS",
     "make_lhco_like",
     "sideband_mask",
     "signal_region_mask",
