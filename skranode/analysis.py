@@ -52,6 +52,7 @@ from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.methods import DEFAULT_METHODS, MethodInputs, get_method
+from skranode.sideband import BACKGROUND_FLOW_RECIPE
 from skranode.utils._output import staged_outputs
 
 __all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis"]
@@ -66,9 +67,7 @@ __all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis
 #: sidebands (a few 10k events: smaller batches, more epochs).
 ANALYSIS_PRESETS = {
     "default": dict(
-        sideband_flow=dict(
-            n_layers=8, n_hidden=64, batch_size=4096, learning_rate=2e-3, max_epochs=15, patience=5
-        ),
+        sideband_flow=dict(BACKGROUND_FLOW_RECIPE),
         reference_flow=dict(
             n_layers=6, n_hidden=64, batch_size=1024, learning_rate=2e-3, max_epochs=60, patience=10
         ),

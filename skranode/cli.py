@@ -108,7 +108,8 @@ def _common(parser, *, signal_region=True):
         "--threads",
         type=_integer(1),
         default=None,
-        help="torch CPU threads (default: torch's choice; 1 is faster on busy cores)",
+        help="torch CPU threads of every training (default: one for trainings with small "
+        "batches, which a second thread only slows on busy cores; torch's choice otherwise)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only errors")
 
@@ -252,7 +253,11 @@ def _run(args):
     if args.threads is not None:
         import torch
 
+        from skranode.utils._torch import THREADS_VARIABLE
+
+        # explicit: every training of this run (and of its workers) keeps it
         torch.set_num_threads(args.threads)
+        os.environ[THREADS_VARIABLE] = str(args.threads)
     import matplotlib
 
     matplotlib.use("Agg")  # this program only writes figures to files

@@ -20,12 +20,9 @@ several threads) share torch's global random generator, which skranode's flows
 seed for their initialisation, so they may not reproduce the members exactly.
 """
 
-import contextlib
 import numbers
-import threading
 
 import numpy as np
-import torch
 from joblib import Parallel, delayed
 from sklearn.base import (
     BaseEstimator,
@@ -43,7 +40,7 @@ from skranode import background as bkg_protocol
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._math import log_mean_exp
 from skranode.utils._scores import ProbaScoresMixin
-from skranode.utils._torch import draw_seed
+from skranode.utils._torch import draw_seed, torch_threads
 from skranode.utils._validation import check_mass
 
 __all__ = ["ClassifierEnsemble", "DensityEnsemble"]
@@ -52,40 +49,9 @@ _MAX_SEED = 2**31 - 1
 
 
 # ------------------------------------------------------------------ workers
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_saved = None
-
-
-@contextlib.contextmanager
-def _torch_threads(n_threads):
-    """Run a block with ``torch.set_num_threads(n_threads)``, then restore the setting.
-
-    The setting is global to the process, so concurrent blocks (the threading
-    backend, a dask worker with several threads) share one saved value: the
-    first block to enter saves it and the last one to leave restores it.
-    """
-    global _threads_users, _threads_saved
-    if n_threads is None:
-        yield
-        return
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_saved = torch.get_num_threads()
-        _threads_users += 1
-        torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_saved)
-
-
 def _fit_member(estimator, X, y, fit_params, n_threads):
     """Fit one member (in a joblib worker): one torch thread by default."""
-    with _torch_threads(n_threads):
+    with torch_threads(n_threads):
         return estimator.fit(X, y, **fit_params)
 
 

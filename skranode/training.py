@@ -14,10 +14,13 @@ inference everywhere.
 """
 
 import copy
+import functools
 import math
 
 import torch
 from tqdm.auto import tqdm
+
+from skranode.utils._torch import torch_threads, training_threads
 
 __all__ = ["TrainingResult", "batch_slices", "evaluate_in_batches", "train_model"]
 
@@ -131,6 +134,18 @@ def evaluate_in_batches(fn, tensors, batch_size):
     return out
 
 
+def _thread_policy(train_fn):
+    """Run a training under the thread policy of :func:`~skranode.utils._torch.training_threads`."""
+
+    @functools.wraps(train_fn)
+    def wrapped(model, loss_fn, train, val, *, batch_size, **kwargs):
+        with torch_threads(training_threads(batch_size, train[0].device)):
+            return train_fn(model, loss_fn, train, val, batch_size=batch_size, **kwargs)
+
+    return wrapped
+
+
+@_thread_policy
 def train_model(
     model,
     loss_fn,
@@ -188,6 +203,15 @@ def train_model(
     Returns
     -------
     result : TrainingResult
+
+    Notes
+    -----
+    On the CPU, a training with batches of at most
+    :data:`~skranode.utils._torch.SMALL_BATCH` events runs on one torch
+    thread (the thread policy of
+    :func:`~skranode.utils._torch.training_threads`; ``--threads`` or the
+    ``SKRANODE_TORCH_THREADS`` environment variable switch it off), and the
+    setting is restored afterwards.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     hook = on_epoch_end if on_epoch_end is not None else (lambda epoch, model, val: None)

@@ -291,3 +291,50 @@ def test_errors_name_the_problem(rng):
     fitted = est.fit(X, m)
     with pytest.raises(ValueError, match="features"):
         fitted.score_samples(X[:, :1], m)
+
+
+def _threads_seen_in_training(batch_size, max_epochs):
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(5000, 2)
+    seen = []
+    train_flow(
+        model,
+        lambda mod, xb: mod(xb).pow(2).squeeze(1),
+        (x[:4000],),
+        (x[4000:],),
+        batch_size=batch_size,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        max_epochs=max_epochs,
+        patience=max_epochs,
+        n_best=1,
+        generator=torch.Generator().manual_seed(0),
+        on_epoch_end=lambda epoch, mod, val: seen.append(torch.get_num_threads()),
+    )
+    return seen
+
+
+@pytest.mark.parametrize(
+    "batch_size, explicit, expected",
+    [(256, False, 1), (1024, False, 1), (4096, False, 2), (256, True, 2)],
+    ids=["small-batch", "at-the-limit", "large-batch", "explicit-threads"],
+)
+def test_thread_policy_small_batches_train_on_one_thread(
+    monkeypatch, batch_size, explicit, expected
+):
+    from skranode.utils._torch import THREADS_VARIABLE
+
+    if explicit:
+        monkeypatch.setenv(THREADS_VARIABLE, "2")
+    else:
+        monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert _threads_seen_in_training(batch_size, 2) == [expected, expected]
+        assert torch.get_num_threads() == 2  # restored
+        # the policy never raises a lower setting (a joblib worker on one thread)
+        torch.set_num_threads(1)
+        assert _threads_seen_in_training(batch_size, 1) == [1]
+    finally:
+        torch.set_num_threads(before)

@@ -129,3 +129,19 @@ def test_caller_data_not_modified(events):
     est.sample(m, random_state=0)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(m, m0)
+
+
+def test_default_background_flow_is_the_main_jobs_fast_recipe():
+    from skranode.analysis import ANALYSIS_PRESETS
+    from skranode.sideband import BACKGROUND_FLOW_RECIPE, default_background_flow
+
+    events = make_lhco_like(20_000, 0, random_state=3)
+    X, m = events[list(FEATURE_NAMES)], events["mjj"]
+    est = SidebandDensity(random_state=0).fit(X, m)
+    got = est.density_.get_params()
+    for key, value in BACKGROUND_FLOW_RECIPE.items():
+        assert got[key] == value == default_background_flow().get_params()[key], key
+    # the main job trains the same recipe (one owner), not the slow published model
+    assert ANALYSIS_PRESETS["default"]["sideband_flow"] == BACKGROUND_FLOW_RECIPE
+    assert ConditionalFlowDensity().get_params()["n_layers"] == 15
+    assert len(est.density_.history_["val_loss"]) <= BACKGROUND_FLOW_RECIPE["max_epochs"]

@@ -1,12 +1,91 @@
-"""Torch plumbing shared by the estimators: seeds, devices, pickling."""
+"""Torch plumbing shared by the estimators: seeds, devices, pickling, threads."""
 
 import contextlib
+import os
+import threading
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["TorchStateMixin", "as_tensor", "draw_seed", "seeded"]
+__all__ = [
+    "SMALL_BATCH",
+    "THREADS_VARIABLE",
+    "TorchStateMixin",
+    "as_tensor",
+    "draw_seed",
+    "seeded",
+    "torch_threads",
+    "training_threads",
+]
+
+#: Trainings with batches of at most this many events run on one torch thread
+#: (the thread policy, :func:`training_threads`): their kernels are too small
+#: to share between threads, and a second thread that competes with other work
+#: for the cores made such trainings up to ten times slower.
+SMALL_BATCH = 1024
+
+#: Set to a thread count (``skranode ... --threads N`` sets it), this
+#: environment variable switches the thread policy off: every training then
+#: keeps torch's own setting (:func:`torch.set_num_threads`).
+THREADS_VARIABLE = "SKRANODE_TORCH_THREADS"
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = None
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run a block with ``torch.set_num_threads(n_threads)``, then restore the setting.
+
+    The setting is global to the process, so concurrent blocks (the threading
+    backend, a dask worker with several threads) share one saved value: the
+    first block to enter saves it and the last one to leave restores it.
+    None runs the block with the setting as it is.
+    """
+    global _threads_users, _threads_saved
+    if n_threads is None:
+        yield
+        return
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+        _threads_users += 1
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def training_threads(batch_size, device):
+    """The torch threads of one training (the thread policy), or None to keep the setting.
+
+    A training on the CPU with batches of at most :data:`SMALL_BATCH` events
+    runs on one thread; larger batches keep torch's setting. The policy never
+    raises the setting (a joblib worker with one thread stays at one), and it
+    is off when :data:`THREADS_VARIABLE` is set (an explicit ``--threads``).
+
+    Parameters
+    ----------
+    batch_size : int
+        Events per training batch.
+    device : torch.device
+        Where the training runs.
+
+    Returns
+    -------
+    n_threads : int or None
+    """
+    if device.type != "cpu" or os.environ.get(THREADS_VARIABLE):
+        return None
+    if batch_size <= SMALL_BATCH and torch.get_num_threads() > 1:
+        return 1
+    return None
 
 
 def draw_seed(random_state):
