@@ -109,3 +109,33 @@ def test_version_and_every_subcommand_has_a_description(capsys):
     sub = next(a for a in _parser()._actions if a.dest == "command")
     for name, parser in sub.choices.items():
         assert parser.description and len(parser.description) > 80, name
+
+
+@pytest.mark.parametrize("argv, expected", [([], 1), (["--threads", "2"], 2)])
+def test_every_command_runs_on_one_thread_per_process_unless_told(monkeypatch, argv, expected):
+    import os
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    import skranode.cli as cli
+    from skranode.utils._torch import THREADS_VARIABLE
+
+    seen = {}
+
+    def record(args):
+        seen["torch"] = torch.get_num_threads()
+        seen["env"] = os.environ.get(THREADS_VARIABLE)
+        seen["openmp"] = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"}
+        return 0
+
+    monkeypatch.setattr(cli, "_run_command", record)
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert cli.main(["demo", *argv]) == 0
+    finally:
+        torch.set_num_threads(before)
+        os.environ.pop(THREADS_VARIABLE, None)
+    assert seen["torch"] == expected and seen["env"] == str(expected)
+    assert seen["openmp"] <= {expected}
