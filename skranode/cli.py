@@ -260,11 +260,20 @@ def _run(args):
     # other CPU-bound processes running: the demo with torch's and OpenMP's
     # defaults took 3.2 times its idle time (a 2-second classifier fit 20 times
     # longer); parallel stages use processes, one thread each, instead.
+    # (restored afterwards, for a caller of main() in its own process)
     threads = 1 if args.threads is None else args.threads
+    saved_threads, saved_variable = torch.get_num_threads(), os.environ.get(THREADS_VARIABLE)
     torch.set_num_threads(threads)
     os.environ[THREADS_VARIABLE] = str(threads)  # workers inherit it
-    with threadpool_limits(limits=threads):
-        return _run_command(args)
+    try:
+        with threadpool_limits(limits=threads):
+            return _run_command(args)
+    finally:
+        torch.set_num_threads(saved_threads)
+        if saved_variable is None:
+            os.environ.pop(THREADS_VARIABLE, None)
+        else:
+            os.environ[THREADS_VARIABLE] = saved_variable
 
 
 def _run_command(args):
