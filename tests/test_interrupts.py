@@ -9,6 +9,7 @@ objects it held before the call (the same attributes, the very same values,
 bit-identical outputs), or, interrupted during its first fit, be unfitted.
 """
 
+import gc
 import os
 import signal
 import sys
@@ -149,6 +150,10 @@ class _InterruptAtCall:
 
 
 def _fit_traced(est, args, tracer):
+    # no cyclic garbage collection while traced: its finalizers run at moments that
+    # depend on the allocation history, so a refit's call count would vary
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     sys.settrace(tracer)
     threading.settrace(tracer)
     try:
@@ -157,6 +162,8 @@ def _fit_traced(est, args, tracer):
     finally:
         sys.settrace(None)
         threading.settrace(None)
+        if gc_was_enabled:
+            gc.enable()
         assert torch.is_grad_enabled(), "the interrupted fit left torch's gradients off"
 
 
@@ -196,7 +203,9 @@ def test_a_refit_interrupted_anywhere_leaves_the_previous_fit(name):
     _fit_traced(clone(est), _fit_args(name, B), counter)
     assert counter.calls > 10
     rng = np.random.default_rng(sum(map(ord, name)))
-    points = [*rng.integers(1, counter.calls, size=4), counter.calls - 1]
+    # the last point near the end, with a margin: caches and finalizers make the
+    # call count of a refit vary a little (one CI run counted fewer calls than here)
+    points = [*rng.integers(1, counter.calls, size=4), int(0.98 * counter.calls)]
     stopped = 0
     for at in points:
         if _interrupted(est, _fit_args(name, B), int(at)):

@@ -393,7 +393,11 @@ def test_scan_on_a_dask_cluster_matches_the_local_run(small_spectrum):
         preset="fast", min_sideband=100, n_bootstrap=10, n_pseudo=10_000, random_state=2,
         validate=False,
     )
-    local = scan_spectrum(X, m, **kwargs)
+    from skranode.utils._torch import torch_threads
+
+    # one torch thread, as in the cluster's workers: float sums depend on the thread count
+    with torch_threads(1):
+        local = scan_spectrum(X, m, **kwargs)
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None,
