@@ -37,6 +37,7 @@ __all__ = [
     "format_validation",
     "likelihood_check",
     "outside_observed_range",
+    "OUTSIDE_RANGE_NOTE",
     "VALIDATION_Z",
     "strip_checks",
     "summarize_validation",

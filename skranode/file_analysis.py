@@ -30,6 +30,7 @@ How the events are used (:func:`prepare_events`):
   reference background as their background.
 """
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -231,17 +232,11 @@ def run_on_file(
     def is_root(path):
         return Path(str(path)).suffix.lower() == ".root"
 
-    given = (
-        root.get("tree") is not None or root.get("branches") or root.get("units", "TeV") != "TeV"
-    )
-    if given and not any(is_root(p) for p in paths):
-        raise ValueError(
-            "tree, branches and units apply to ROOT files only; none of the files given "
-            f"({', '.join(map(str, paths))}) is one (.root)."
-        )
-
     def load(path):
         return load_events(path, **root) if is_root(path) else load_events(path)
+
+    if not any(map(is_root, paths)):
+        load = partial(load_events, **root)  # refuses ROOT options before reading anything
 
     frame = load(data)
     ref = None if reference is None else load(reference)
