@@ -13,8 +13,11 @@ Measured (see the closing note of the scan issue and the user guide)::
     python benchmarks/bench_scan.py --mode signal --signal-mass 4.0 --n-signal 300 \\
         --seeds 0-9 --log scan_signal.jsonl
     python benchmarks/bench_scan.py --summarize scan_null.jsonl scan_signal.jsonl
-    # speed: 1,000,000 events, 12 windows over 3.0-5.5 TeV
-    python benchmarks/bench_scan.py --mode speed --n-jobs-list 2
+    # speed: 1,000,000 events, 11 windows over 3.0-5.4 TeV
+    python benchmarks/bench_scan.py --mode speed --n-background 1000000 \\
+        --mass-range 3.0 5.5 --n-jobs-list 2
+    # the speed-up of 2 processes and of a dask LocalCluster over one
+    python benchmarks/bench_scan.py --mode speed --n-jobs-list 1 2 --dask
     # closure of the per-window background recipe (generated vs true SR background)
     python benchmarks/bench_scan.py --mode closure --n-background 1000000 --mass-range 3.0 5.5
 
@@ -25,6 +28,7 @@ the whole spectrum, and logs its local and global significance.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -166,6 +170,20 @@ def summarize(paths):
               f"{np.median([r['bh_global_significance'] for r in null]):.2f}")
 
 
+@contextlib.contextmanager
+def _backend(name):
+    """joblib's default processes, or a dask LocalCluster of 2 one-thread workers."""
+    if name != "dask":
+        yield
+        return
+    import joblib
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
+            Client(cluster), joblib.parallel_config(backend="dask"):
+        yield
+
+
 def speed(args):
     """Wall time of a scan of the built-in data; per-window times and the parallel speed-up."""
     from skranode.scan import scan_spectrum, sliding_windows
@@ -176,12 +194,17 @@ def speed(args):
     windows = sliding_windows(tuple(args.mass_range), width=args.width, step=args.step,
                               sideband_width=args.sideband_width)
     feats = ["mjmin", "delta_mj", "tau21_min", "tau21_max"]
-    for n_jobs in args.n_jobs_list:
+    runs = [(n, "loky") for n in args.n_jobs_list]
+    if args.dask:
+        runs.append((2, "dask"))
+    for n_jobs, backend in runs:
         start = time.perf_counter()
-        res = scan_spectrum(df[feats], df["mjj"].to_numpy(), windows=windows, preset=args.preset,
-                            n_jobs=n_jobs, labels=df["label"].to_numpy(), random_state=0)
+        with _backend(backend):
+            res = scan_spectrum(df[feats], df["mjj"].to_numpy(), windows=windows,
+                                preset=args.preset, n_jobs=n_jobs,
+                                labels=df["label"].to_numpy(), random_state=0)
         wall = time.perf_counter() - start
-        print(f"\nn_jobs={n_jobs}: {len(windows)} windows over {windows[0].low:g}-"
+        print(f"\nn_jobs={n_jobs} ({backend}): {len(windows)} windows over {windows[0].low:g}-"
               f"{windows[-1].high:g} TeV, {len(df)} events: wall {wall:.0f} s (windows "
               f"{res.seconds['windows']} s, look-elsewhere {res.seconds['look_elsewhere']} s)")
         print(f"  {'window':<14}{'events':>9}{'seconds':>9}{'Z_local':>9}{'S/sqrtB':>9}")
@@ -248,6 +271,8 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--n-jobs-list", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--bumphunter", action="store_true")
+    parser.add_argument("--dask", action="store_true",
+                        help="speed mode: also run on a dask LocalCluster (2 workers)")
     parser.add_argument("--log", default="scan_bench.jsonl")
     parser.add_argument("--summarize", nargs="+", metavar="LOG")
     args = parser.parse_args()
@@ -255,6 +280,9 @@ def main():
         summarize(args.summarize)
         return 0
     if args.mode == "speed":
+        import torch
+
+        torch.set_num_threads(1)  # n_jobs=1 on one thread, as every worker
         speed(args)
         return 0
     if args.mode == "closure":

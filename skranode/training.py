@@ -165,6 +165,7 @@ def train_model(
     desc="training",
     eval_batch_size=65536,
     on_epoch_end=None,
+    epoch_size=None,
 ):
     """Train ``model`` by minimising the mean of ``loss_fn(model, *batch)``.
 
@@ -199,6 +200,13 @@ def train_model(
         the hook for per-epoch state, such as recording or releasing a
         parameter held fixed for the first epochs, or fitting it on the events
         the model is not trained on.
+    epoch_size : int or None
+        Training events per epoch: each epoch trains on a fresh random subset
+        of this many of the training events (drawn without replacement from
+        ``generator``), so that the cost of an epoch no longer grows with the
+        data. ``None``, or a value of at least the number of training events,
+        uses all of them every epoch. The validation pass always uses every
+        validation event.
 
     Returns
     -------
@@ -221,7 +229,8 @@ def train_model(
     # a last batch of one event would give batch normalisation a zero variance:
     # it joins the batch before (no event is ever left out of an epoch)
     min_last = 2 if batch_size > 1 else 1
-    steps_per_epoch = len(_batch_starts(n_train, batch_size, min_last))
+    n_epoch = n_train if epoch_size is None else min(int(epoch_size), n_train)
+    steps_per_epoch = len(_batch_starts(n_epoch, batch_size, min_last))
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps_per_epoch)
         if cosine_schedule
@@ -234,9 +243,9 @@ def train_model(
     bar = tqdm(range(max_epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
-        perm = torch.randperm(n_train, generator=generator, device=device)
+        perm = torch.randperm(n_train, generator=generator, device=device)[:n_epoch]
         total = torch.zeros((), dtype=torch.float64, device=device)
-        for idx in _batches(n_train, batch_size, perm, min_last):
+        for idx in _batches(n_epoch, batch_size, perm, min_last):
             batch = [t[idx] for t in train]
             loss = loss_fn(model, *batch).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -252,7 +261,7 @@ def train_model(
             val_losses = evaluate_in_batches(lambda *b: loss_fn(model, *b), val, eval_batch_size)
             val_loss = val_losses.mean()
         # the only host synchronisation of the epoch
-        train_loss, val_loss = torch.stack([total / n_train, val_loss.double()]).tolist()
+        train_loss, val_loss = torch.stack([total / n_epoch, val_loss.double()]).tolist()
         train_hist.append(train_loss)
         val_hist.append(val_loss)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):

@@ -293,6 +293,62 @@ def test_errors_name_the_problem(rng):
         fitted.score_samples(X[:, :1], m)
 
 
+def test_epoch_size_trains_each_epoch_on_a_fresh_subset():
+    # an index column tells which training events each step saw
+    n_train, epoch_size, batch_size, epochs = 1000, 300, 64, 12
+    train = (torch.arange(n_train, dtype=torch.float64)[:, None],)
+    val = (torch.zeros(10, 1, dtype=torch.float64),)
+    model = torch.nn.Linear(1, 1).double()
+    steps, seen_per_epoch, current = [], [], []
+
+    def loss_fn(mod, xb):
+        if mod.training:
+            current.append(xb[:, 0].long())
+            steps.append(xb.shape[0])
+        return mod(xb).pow(2).squeeze(1)
+
+    def on_epoch_end(epoch, mod, val):
+        seen_per_epoch.append(torch.cat(current))
+        current.clear()
+
+    train_flow(
+        model,
+        loss_fn,
+        train,
+        val,
+        batch_size=batch_size,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        max_epochs=epochs,
+        patience=epochs,
+        n_best=1,
+        generator=torch.Generator().manual_seed(0),
+        on_epoch_end=on_epoch_end,
+        epoch_size=epoch_size,
+    )
+    assert len(seen_per_epoch) == epochs
+    for seen in seen_per_epoch:
+        # epoch_size distinct events per epoch, in ceil(300 / 64) = 5 steps
+        assert seen.numel() == epoch_size and seen.unique().numel() == epoch_size
+    assert len(steps) == epochs * 5
+    # the subsets differ between epochs and together cover almost every event
+    assert not torch.equal(seen_per_epoch[0].sort().values, seen_per_epoch[1].sort().values)
+    covered = torch.cat(seen_per_epoch).unique().numel()
+    assert covered > 0.95 * n_train  # expected 1 - 0.7**12 = 98.6 %
+
+
+def test_max_samples_per_epoch_at_least_the_data_changes_nothing(rng):
+    X = rng.normal(size=(400, 2))
+    m = rng.uniform(3, 4, 400)
+    full = ConditionalFlowDensity(**FAST, random_state=0).fit(X, m)
+    capped = ConditionalFlowDensity(**FAST, max_samples_per_epoch=400, random_state=0).fit(X, m)
+    np.testing.assert_array_equal(full.score_samples(X, m), capped.score_samples(X, m))
+    small = ConditionalFlowDensity(**FAST, max_samples_per_epoch=100, random_state=0).fit(X, m)
+    assert not np.allclose(full.score_samples(X, m), small.score_samples(X, m))
+    with pytest.raises(ValueError, match="max_samples_per_epoch"):
+        ConditionalFlowDensity(**FAST, max_samples_per_epoch=0).fit(X, m)
+
+
 def _threads_seen_in_training(batch_size, max_epochs):
     model = torch.nn.Linear(2, 1)
     x = torch.randn(5000, 2)
