@@ -15,6 +15,7 @@ from skranode.classifiers import (
     SupervisedClassifier,
     TorchMLPClassifier,
 )
+from skranode.curtains import CURTAINs
 from skranode.ensemble import ClassifierEnsemble, DensityEnsemble
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_spectrum import DijetMassSpectrum
@@ -30,6 +31,7 @@ __all__ = [
     "SupervisedClassifier",
     "TorchMLPClassifier",
     "ClassifierEnsemble",
+    "CURTAINs",
     "ConditionalFlowDensity",
     "DensityEnsemble",
     "DijetMassSpectrum",

@@ -368,6 +368,8 @@ def analyse_window(
         seed=seed,
         n_ensemble=cfg["n_ensemble"],
         feature_names=feats,
+        X_all=data[feats] if has_sidebands else None,
+        m_all=m if has_sidebands else None,
     )
     models = {}
     ranode = None

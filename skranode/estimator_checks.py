@@ -92,6 +92,7 @@ _BY_CLASS = {
 _DENSITIES = (
     "ConditionalFlowDensity",
     "SidebandDensity",
+    "CURTAINs",
     "DensityEnsemble",
     "ResidualANODE",
     "ANODE",

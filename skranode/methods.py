@@ -58,6 +58,10 @@ class MethodInputs:
         Classifiers per ensemble (from the preset).
     feature_names : list of str
         The feature columns.
+    X_all, m_all : DataFrame and ndarray, or None
+        Every event of the analysis (signal region and sidebands), for the
+        methods that learn from the sidebands themselves (CURTAINs); None when
+        the data has no sidebands.
     """
 
     X_sr: Any
@@ -69,6 +73,8 @@ class MethodInputs:
     seed: int = 0
     n_ensemble: int = 1
     feature_names: list = field(default_factory=list)
+    X_all: Any = None
+    m_all: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,8 @@ class Method:
         ``score(model, X, m) -> ndarray``: the anomaly score of events
         (``X`` a DataFrame of the features, ``m`` their masses).
     requires : tuple of str, default=()
-        Inputs it cannot run without: ``'reference'`` and/or ``'labelled'``.
+        Inputs it cannot run without: ``'reference'``, ``'labelled'`` and/or
+        ``'X_all'`` (the sidebands).
     stage : str or None, default=None
         Progress label; None uses the name.
     """
@@ -98,7 +105,11 @@ class Method:
 
     def missing(self, inputs):
         """The reason this method cannot run on ``inputs``, or None."""
-        reasons = {"reference": "no true background sample", "labelled": "no labelled sample"}
+        reasons = {
+            "reference": "no true background sample",
+            "labelled": "no labelled sample",
+            "X_all": "no sideband events",
+        }
         for need in self.requires:
             if getattr(inputs, need) is None:
                 return reasons[need]
@@ -148,9 +159,7 @@ def get_method(name):
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
-            f"Unknown method {name!r}; registered: {sorted(_REGISTRY)}."
-        ) from None
+        raise ValueError(f"Unknown method {name!r}; registered: {sorted(_REGISTRY)}.") from None
 
 
 def registered_methods():
@@ -173,6 +182,30 @@ def _fit_cathode(inputs):
     est = CATHODEClassifier(
         inputs.background,
         signal_region=inputs.window.bounds,
+        n_ensemble=inputs.n_ensemble,
+        random_state=inputs.seed,
+    )
+    return est.fit(inputs.X_sr, inputs.m_sr)
+
+
+def _fit_curtains(inputs):
+    from skranode.classifiers import CATHODEClassifier
+    from skranode.curtains import CURTAINs
+    from skranode.flows import ConditionalFlowDensity
+
+    window = inputs.window
+    # the base density: the recipe of the window's own background flow, one kept epoch
+    flow = getattr(inputs.background, "density_", None)
+    base = None
+    if isinstance(flow, ConditionalFlowDensity):
+        base = ConditionalFlowDensity(**{**flow.get_params(deep=False), "n_best": 1})
+    background = CURTAINs(
+        window.bounds, sideband=window.sideband, base=base, random_state=inputs.seed
+    )
+    background.fit(inputs.X_all, inputs.m_all)
+    est = CATHODEClassifier(
+        background,
+        signal_region=window.bounds,
         n_ensemble=inputs.n_ensemble,
         random_state=inputs.seed,
     )
@@ -216,6 +249,15 @@ register_method(
     )
 )
 register_method(Method("CATHODE", _fit_cathode, _classifier_score))
+register_method(
+    Method(
+        "CURTAINs",
+        _fit_curtains,
+        _classifier_score,
+        requires=("X_all",),
+        stage="CURTAINs: sideband events morphed into the SR, then CATHODE",
+    )
+)
 register_method(
     Method(
         "IAD",

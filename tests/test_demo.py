@@ -32,6 +32,7 @@ def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
                 "3000",
                 "--device",
                 "cpu",
+                "--curtains",
                 "--quiet",
             ]
         )
@@ -45,7 +46,15 @@ def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*res["plots"], "results.json", "my_notes.txt"]
     )
-    assert set(res["max_sic"]) == {"R-ANODE (learned w)", "CATHODE", "IAD", "supervised"}
+    assert set(res["max_sic"]) == {
+        "R-ANODE (learned w)",
+        "CATHODE",
+        "CURTAINs",
+        "IAD",
+        "supervised",
+    }
+    # CATHODE on the morphed sideband events finds the strong planted signal too
+    assert res["max_sic"]["CURTAINs"] > 1.5
     # the supervised bound separates a strong planted signal
     assert res["max_sic"]["supervised"] > 3
     assert 0 < res["w_learned"] < 1

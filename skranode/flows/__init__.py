@@ -8,13 +8,14 @@ for older code).
 """
 
 from skranode.flows._estimator import ConditionalFlowDensity
-from skranode.flows._layers import BatchNormFlow, MaskedAffineFlow, build_flow
+from skranode.flows._layers import MADE, BatchNormFlow, MaskedAffineFlow, build_flow
 from skranode.training import TrainingResult as TrainingResult
 from skranode.training import train_model
 
 train_flow = train_model
 
 __all__ = [
+    "MADE",
     "BatchNormFlow",
     "ConditionalFlowDensity",
     "MaskedAffineFlow",
