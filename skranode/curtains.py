@@ -35,6 +35,8 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
@@ -207,9 +209,15 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
     sideband : tuple of float or None, default=None
         Outer limits of the sidebands; None uses every event outside the
         signal region.
-    base : ConditionalFlowDensity or None, default=None
+    base : ConditionalFlowDensity, FrozenEstimator or None, default=None
         Base density of the sideband events; None uses
-        :func:`default_curtains_base`. It is cloned in :meth:`fit`.
+        :func:`default_curtains_base`. It is cloned and fitted in :meth:`fit`.
+        A density already fitted to the same sideband events, wrapped in
+        :class:`sklearn.frozen.FrozenEstimator` (for example
+        ``FrozenEstimator(SidebandDensity(...).fit(X, m).density_)``), is used
+        as it is (on its own device) and only the morphing flow is trained:
+        the flows-for-flows saving of a scan, whose windows fit that density
+        anyway. Each of its kept epochs is evaluated at every training step.
     n_layers : int, default=4
         Layers of the morphing flow.
     n_hidden : int, default=64
@@ -411,11 +419,15 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         )
         window, sb = self._sidebands(mass)
         rng = check_random_state(self.random_state)
-        base = default_curtains_base() if self.base is None else clone(self.base)
-        base.set_params(random_state=draw_seed(rng), mass_column=None, device=self.device)
-        if self.verbose:
-            base.set_params(verbose=True)
-        base_ = base.fit(features[sb], mass[sb])
+        base_seed = draw_seed(rng)
+        if isinstance(self.base, FrozenEstimator):
+            base_ = self._frozen_base(features.shape[1])
+        else:
+            base = default_curtains_base() if self.base is None else clone(self.base)
+            base.set_params(random_state=base_seed, mass_column=None, device=self.device)
+            if self.verbose:
+                base.set_params(verbose=True)
+            base_ = base.fit(features[sb], mass[sb])
         y, c, log_jac = base_.flow_inputs(features[sb], mass[sb])
         c = c[:, 0]
         morph, history = self._train_morph(base_, y, c, log_jac, rng)
@@ -442,6 +454,28 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         self.n_sideband_ = int(sb.sum())
         self.history_ = history
         return self
+
+    def _frozen_base(self, n_features):
+        """The fitted density inside ``base=FrozenEstimator(...)``, checked."""
+        inner = self.base.estimator
+        try:
+            check_is_fitted(inner)
+        except NotFittedError:
+            raise NotFittedError(
+                f"base is a FrozenEstimator of an unfitted {type(inner).__name__}: fit it "
+                "on the sideband events first, or pass it unwrapped to have CURTAINs fit it."
+            ) from None
+        if getattr(inner, "mass_column", None) is not None:
+            raise ValueError(
+                "The frozen base was fitted with mass_column set; CURTAINs needs a base "
+                "fitted with the mass passed as m (mass_column=None)."
+            )
+        if inner.n_features_in_ != n_features:
+            raise ValueError(
+                f"The frozen base was fitted on {inner.n_features_in_} features; X has "
+                f"{n_features}."
+            )
+        return inner
 
     def _train_morph(self, base_, y, c, log_jac, rng):
         device = base_.device_

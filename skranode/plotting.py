@@ -667,7 +667,9 @@ def plot_local_p_values(windows, *, global_significance=None, truth_mass=None, a
     Parameters
     ----------
     windows : list of dict
-        ``ScanResult.windows`` (or ``results.json["windows"]``).
+        ``ScanResult.windows`` (or ``results.json["windows"]``); the local
+        p-values of the extra methods of the scan (``methods``) are drawn
+        dashed.
     global_significance : float, default=None
         Written in the legend when given.
     truth_mass : float, default=None
@@ -684,10 +686,24 @@ def plot_local_p_values(windows, *, global_significance=None, truth_mass=None, a
     centres, rows = _scan_rows(windows)
     p = np.clip([w["local_p_value"] for w in rows], 1e-300, 1.0)
     ax = _axes(ax, figsize=(6.5, 4.2))
-    label = "local p-value (bump hunt after the k-fold score cut)"
+    label = "R-ANODE: bump hunt after the k-fold score cut"
     ax.plot(centres, p, "o-", color="k", label=label)
+    lowest = float(np.min(p))
+    names = sorted({name for w in rows for name in w.get("methods", {})})
+    colours = ["tab:orange", "tab:green", "tab:purple", "tab:brown"]
+    for j, name in enumerate(names):
+        colour = colours[j % len(colours)]
+        xs, ps = [], []
+        for c, w in zip(centres, rows, strict=True):
+            value = w.get("methods", {}).get(name, {}).get("local_p_value")
+            if value is not None:
+                xs.append(c)
+                ps.append(max(value, 1e-300))
+        if ps:
+            ax.plot(xs, ps, "s--", ms=4, color=colour, label=f"{name} (same cut and bump hunt)")
+            lowest = min(lowest, min(ps))
     ax.set_yscale("log")
-    low = min(float(np.min(p)), norm.sf(5.5))
+    low = min(lowest, norm.sf(5.5))
     ax.set_ylim(max(low / 3, 1e-300), 1.5)
     for z in range(1, 6):
         ax.axhline(norm.sf(z), color="tab:red", lw=0.8, ls=":")

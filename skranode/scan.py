@@ -117,6 +117,8 @@ _MAX_START = 0.5
 #: true signal-region background on 1M events rose from 0.514, 0.512, 0.525 to
 #: 0.544, 0.544, 0.539 in the three lowest windows of 3.0-3.8 TeV, for a saving
 #: of 10-30 s per fold (``benchmarks/bench_scan.py --mode closure``).
+#: ``n_ensemble`` is the number of classifiers of the extra methods
+#: (``methods=``, e.g. CURTAINs' CATHODE), as in the main job's presets.
 SCAN_PRESETS = {
     "default": dict(
         n_folds=3,
@@ -129,6 +131,7 @@ SCAN_PRESETS = {
             patience=4,
         ),
         signal_flow=dict(max_epochs=12, n_best=4, max_samples_per_epoch=50_000),
+        n_ensemble=3,
     ),
     "fast": dict(
         n_folds=2,
@@ -141,6 +144,7 @@ SCAN_PRESETS = {
             patience=5,
         ),
         signal_flow=dict(max_epochs=6, n_best=2, max_samples_per_epoch=50_000),
+        n_ensemble=1,
     ),
 }
 
@@ -379,6 +383,102 @@ def _window_score(ranode, features, mass, window):
     )
 
 
+def _extra_methods(methods):
+    """The registered methods of ``scan_window(methods=...)``, checked."""
+    from skranode.methods import get_method
+
+    if isinstance(methods, str):
+        methods = (methods,)
+    chosen = [get_method(name) for name in methods]
+    if len({m.name for m in chosen}) != len(chosen):
+        raise ValueError(f"methods names a method twice: {list(methods)!r}.")
+    return chosen
+
+
+def _feature_names(n_features):
+    from skranode.datasets import FEATURE_NAMES
+
+    if n_features == len(FEATURE_NAMES):
+        return list(FEATURE_NAMES)
+    return [f"x{j}" for j in range(n_features)]
+
+
+def _frame(features):
+    """Features as the DataFrame that the methods' fit and score get."""
+    import pandas as pd
+
+    return pd.DataFrame(features, columns=_feature_names(features.shape[1]))
+
+
+def _score_cut(scores, sr, efficiency):
+    """The cut of the bump hunt: keeps ``efficiency`` of the sideband events.
+
+    Returns the threshold, the selected events and a note when the scores
+    are tied at the cut (None otherwise).
+    """
+    threshold = float(np.quantile(scores[~sr], 1.0 - efficiency, method="higher"))
+    selected = scores >= threshold
+    achieved = float(np.mean(selected[~sr]))
+    tied = None
+    if achieved > 1.5 * efficiency:
+        tied = (
+            f"the anomaly scores are tied at the cut: {achieved:.3g} of the sideband events "
+            f"pass it, not the {efficiency} asked (a score constant over many events); the "
+            "bump hunt has much less power than it should"
+        )
+    return threshold, selected, tied
+
+
+def _bump_fit(selected_masses, window, signal_width, uncertainty=True):
+    """The bump hunt of a window: the dijet function plus a peak at its centre."""
+    from skranode.mass_spectrum import fit_resonance
+
+    return fit_resonance(
+        selected_masses,
+        mass=window.center,
+        width=signal_width * window.center,
+        mass_range=(window.sideband_low, window.sideband_high),
+        n_params=_BUMP_HUNT_PARAMS,
+        uncertainty=uncertainty,
+    )
+
+
+def _method_bump_hunt(scores, mass, sr, window, efficiency, signal_width, labels, seconds):
+    """An extra method's local significance: the scan's cut and bump hunt on its scores."""
+
+    if isinstance(scores, str):
+        return {"skipped": scores, "local_significance": None, "local_p_value": None}
+    out = {"skipped": None, "notes": [], "seconds": round(seconds, 1)}
+    if not np.all(np.isfinite(scores)):
+        n_bad = int((~np.isfinite(scores)).sum())
+        return dict(
+            out,
+            skipped=f"{n_bad} events got a non-finite score",
+            local_significance=None,
+            local_p_value=None,
+        )
+    threshold, selected, tied = _score_cut(scores, sr, efficiency)
+    if tied is not None:
+        out["notes"].append(tied)
+    out.update(threshold=_round(threshold, 6), n_selected_sr=int(selected[sr].sum()))
+    if labels is not None:
+        out["n_signal_selected_true"] = int((labels[selected] == 1).sum())
+    try:
+        bump = _bump_fit(mass[selected], window, signal_width)
+    except ValueError as exc:
+        return dict(
+            out, skipped=f"bump hunt impossible: {exc}", local_significance=None, local_p_value=None
+        )
+    z = float(bump.significance)
+    out.update(
+        local_significance=_round(z, 3),
+        local_p_value=float(norm.sf(z)),
+        n_signal_fit=_round(bump.n_signal, 1),
+        n_signal_fit_std=_round(bump.n_signal_std, 1),
+    )
+    return out
+
+
 def scan_window(
     features,
     mass,
@@ -395,6 +495,7 @@ def scan_window(
     w_start=None,
     start_factors=(1.0, 2.0),
     n_toys=0,
+    methods=(),
     device="cpu",
     random_state=0,
 ):
@@ -446,6 +547,17 @@ def scan_window(
         template spread): ``local_p_value_toys`` and
         ``local_significance_toys``. 0 skips them (the scan corrects for the
         look-elsewhere effect by a bootstrap instead).
+    methods : sequence of str, default=()
+        Registered methods (:mod:`skranode.methods`, e.g. ``"CURTAINs"``)
+        analysed next to R-ANODE on the same folds: each fold fits the
+        method on its training events (:class:`~skranode.methods.MethodInputs`
+        with the fold's signal-region events, its background and all its
+        events, sidebands included) and scores its held-out events; the same
+        cut and bump hunt then give the method's local significance, in
+        ``summary["methods"][name]``. A method that needs inputs a scan does
+        not have (a true background or labelled sample) is reported as
+        skipped. They do not enter the global significance, which is
+        R-ANODE's.
     device : str, default='cpu'
         Torch device of the flows.
     random_state : int, default=0
@@ -480,7 +592,7 @@ def scan_window(
         profile_notes,
         with_background_spread,
     )
-    from skranode.mass_spectrum import fit_resonance
+    from skranode.methods import MethodInputs
 
     start = time.perf_counter()
     cfg = SCAN_PRESETS[preset]
@@ -494,6 +606,7 @@ def scan_window(
         )
     if isinstance(n_toys, bool) or not isinstance(n_toys, numbers.Integral) or n_toys < 0:
         raise ValueError(f"n_toys must be a non-negative integer; got {n_toys!r}.")
+    extra = _extra_methods(methods)
     k = cfg["n_folds"] if n_folds is None else int(n_folds)
     features = np.asarray(features, dtype=np.float64)
     mass = np.asarray(mass, dtype=np.float64)
@@ -533,6 +646,8 @@ def scan_window(
     # per start of the signal models, every event's score from its own fold
     start_scores = np.empty((n_starts, mass.size))
     w_learned, sideband_ll, backgrounds, ranodes, strip_parts = [], [], [], [], []
+    method_scores = {method.name: np.full(mass.size, np.nan) for method in extra}
+    method_seconds = {method.name: 0.0 for method in extra}
     strip = min(window.width / 2, lo - window.sideband_low, window.sideband_high - hi)
     strips = {"low": (lo - strip, lo), "high": (hi, hi + strip)}
     in_strips = ((mass >= lo - strip) & (mass < lo)) | ((mass >= hi) & (mass < hi + strip))
@@ -562,6 +677,30 @@ def scan_window(
             if s == 0:
                 w_learned.append(ranode.w_)
                 ranodes.append(ranode)
+        for method in extra:
+            if isinstance(method_scores[method.name], str):
+                continue
+            tic = time.perf_counter()
+            inputs = MethodInputs(
+                X_sr=_frame(features[train_sr]),
+                m_sr=mass[train_sr],
+                background=background,
+                window=window,
+                seed=seed,
+                n_ensemble=cfg["n_ensemble"],
+                feature_names=_feature_names(features.shape[1]),
+                X_all=_frame(features[train]),
+                m_all=mass[train],
+            )
+            why = method.missing(inputs)
+            if why is not None:
+                method_scores[method.name] = why
+                continue
+            model = method.fit(inputs)
+            method_scores[method.name][test] = method.score(
+                model, _frame(features[test]), mass[test]
+            )
+            method_seconds[method.name] += time.perf_counter() - tic
         test_sb = test[~sr[test]]
         held_out = background.score_samples(features[test_sb], mass[test_sb])
         sideband_ll.append(float(np.mean(held_out)))
@@ -636,24 +775,11 @@ def scan_window(
             "a fold background gives some signal-region event no density: the w interval, "
             "upper limit and likelihood-ratio significance are statistical only"
         )
-    sideband = ~sr
-    threshold = float(np.quantile(scores[sideband], 1.0 - efficiency, method="higher"))
-    selected = scores >= threshold
-    achieved = float(np.mean(selected[sideband]))
-    if achieved > 1.5 * efficiency:
-        notes.append(
-            f"the anomaly scores are tied at the cut: {achieved:.3g} of the sideband events "
-            f"pass it, not the {efficiency} asked (a score constant over many events); the "
-            "bump hunt has much less power than it should"
-        )
+    threshold, selected, tied = _score_cut(scores, sr, efficiency)
+    if tied is not None:
+        notes.append(tied)
     try:
-        bump = fit_resonance(
-            mass[selected],
-            mass=window.center,
-            width=signal_width * window.center,
-            mass_range=(window.sideband_low, window.sideband_high),
-            n_params=_BUMP_HUNT_PARAMS,
-        )
+        bump = _bump_fit(mass[selected], window, signal_width)
     except ValueError as exc:
         return _skipped(summary, f"bump hunt impossible: {exc}")
     z_statistical = float(bump.significance)
@@ -668,18 +794,17 @@ def scan_window(
             alt = scores.copy()
             alt[sr_index] = log_ps - row
             n_template.append(
-                fit_resonance(
-                    mass[alt >= threshold],
-                    mass=window.center,
-                    width=signal_width * window.center,
-                    mass_range=(window.sideband_low, window.sideband_high),
-                    n_params=_BUMP_HUNT_PARAMS,
-                    uncertainty=False,
-                ).n_signal
+                _bump_fit(mass[alt >= threshold], window, signal_width, uncertainty=False).n_signal
             )
         n_signal_std_background = float(np.std(n_template, ddof=1))
         z_local = _with_spread(z_statistical, bump.n_signal, n_signal_std_background)
     toys = _toy_null(bump, z_local, window, signal_width, n_signal_std_background, n_toys, seeds)
+    method_results = {
+        name: _method_bump_hunt(
+            part, mass, sr, window, efficiency, signal_width, labels, method_seconds[name]
+        )
+        for name, part in method_scores.items()
+    }
     n_sr = int(sr.sum())
     rng = np.random.default_rng(int(seeds[-1]))
     at = rng.choice(mass[sr], 2000)
@@ -720,7 +845,13 @@ def scan_window(
             n_signal_fit=_round(bump.n_signal, 1),
             n_signal_fit_std=_round(bump.n_signal_std, 1),
             n_signal_fit_std_background=_round(n_signal_std_background, 1),
+            **(
+                {}
+                if labels is None
+                else {"n_signal_selected_true": int((labels[selected] == 1).sum())}
+            ),
         ),
+        **({"methods": method_results} if method_results else {}),
         w_learned_folds=_round(w_learned, 6),
         sideband_heldout_loglik=_round(float(np.mean(sideband_ll)), 4),
         sideband_checks=checks,
@@ -814,6 +945,8 @@ class ScanResult:
                 if key in win:
                     row[key] = win[key]
             row["w_95_low"], row["w_95_high"] = win.get("w_interval_95") or (None, None)
+            for name, part in win.get("methods", {}).items():
+                row[f"local_significance {name}"] = part.get("local_significance")
             checks = win.get("sideband_checks")
             if checks is not None:
                 for side in ("low", "high"):
@@ -1123,6 +1256,7 @@ def scan_spectrum(
     labels=None,
     n_bootstrap=100,
     n_pseudo=200_000,
+    methods=(),
     n_jobs=None,
     threads_per_job=1,
     device="cpu",
@@ -1161,6 +1295,12 @@ def scan_spectrum(
         Bootstrap replicas for the correlation of the windows.
     n_pseudo : int, default=200000
         Pseudo-experiments of the global p-value.
+    methods : sequence of str, default=()
+        Registered methods analysed next to R-ANODE in every window, on the
+        same folds and with the same bump hunt (:func:`scan_window`; e.g.
+        ``("CURTAINs",)``): each window's ``methods[name]`` holds their local
+        significance. The global significance and the validation windows
+        are R-ANODE's.
     n_jobs : int or None, default=None
         Windows analysed in parallel (joblib; ``joblib.parallel_config``
         selects the backend, for example a dask cluster).
@@ -1193,10 +1333,13 @@ def scan_spectrum(
         ``significance_likelihood_ratio`` (statistical only: assumes the
         learned background is exact), ``local_significance`` and
         ``local_p_value`` (the bump hunt after the k-fold score cut),
-        ``bump_hunt`` details, ``notes``, ``skipped`` (None or why), and with
-        ``labels`` the true signal count and S/sqrt(B).
+        ``bump_hunt`` details, ``notes``, ``skipped`` (None or why), with
+        ``labels`` the true signal count and S/sqrt(B), and with ``methods``
+        each method's ``local_significance`` and ``local_p_value`` in
+        ``methods``.
     """
     features, mass, _ = _check_events(X, m)
+    methods = [method.name for method in _extra_methods(methods)]
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
         if labels.shape != mass.shape:
@@ -1221,6 +1364,7 @@ def scan_spectrum(
         w_max=float(w_max),
         min_signal_region=int(min_signal_region),
         min_sideband=int(min_sideband),
+        methods=tuple(methods),
         device=device,
     )
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=len(windows) + 1)
@@ -1327,7 +1471,7 @@ def scan_spectrum(
             clipped,
             n_signal_region=summaries[best].summary["n_sr_events"],
             data_range=(data_lo, data_hi),
-            **dict(kwargs, random_state=int(seeds[best])),
+            **dict(kwargs, methods=(), random_state=int(seeds[best])),
         )
         if cache_dir is not None:
             for name, (task, _) in named.items():

@@ -77,6 +77,7 @@ def run_scan(
     validate=True,
     preset="default",
     n_folds=None,
+    methods=(),
     n_jobs=None,
     device="cpu",
     output="skranode-scan",
@@ -104,6 +105,11 @@ def run_scan(
         Training budgets per window.
     n_folds : int or None, default=None
         Folds of the k-fold scoring; None takes the preset's.
+    methods : sequence of str, default=()
+        Registered methods analysed next to R-ANODE in every window (e.g.
+        ``("CURTAINs",)``: CATHODE against CURTAINs' morphed sideband events),
+        each with its local significance per window
+        (:func:`~skranode.scan.scan_spectrum`).
     n_jobs : int or None, default=None
         Windows in parallel (one torch thread each).
     device : str, default='cpu'
@@ -147,6 +153,7 @@ def run_scan(
         n_folds=n_folds,
         efficiency=efficiency,
         labels=labels,
+        methods=methods,
         n_jobs=n_jobs,
         device=device,
         cache_dir=out / "cache",
@@ -173,7 +180,9 @@ def run_scan(
             "likelihood with the background-model (w_std_background) and signal-model "
             "(w_std_signal_model) uncertainties added; the *_statistical keys take both "
             "models as exact; "
-            "global_significance: local_significance corrected for the look-elsewhere effect"
+            "global_significance: local_significance corrected for the look-elsewhere effect; "
+            "windows[...]['methods'][name]: the same cut and bump hunt on another method's "
+            "k-fold scores (statistical uncertainty only; not in the global significance)"
         ),
     }
     if truth_mass is not None:
@@ -190,9 +199,16 @@ def run_scan(
             "the default preset"
         )
     for k, win in enumerate(scan.windows):
+        lo, hi = win["signal_region"]
         for note in win.get("notes", []):
-            lo, hi = win["signal_region"]
             res["notes"].append(f"window {k} [{lo:g}, {hi:g}): {note}")
+        for name, part in win.get("methods", {}).items():
+            if part.get("skipped"):
+                res["notes"].append(
+                    f"window {k} [{lo:g}, {hi:g}): {name} skipped: {part['skipped']}"
+                )
+            for note in part.get("notes", []):
+                res["notes"].append(f"window {k} [{lo:g}, {hi:g}): {name}: {note}")
     if scan.validation is not None:
         for note in scan.validation["notes"]:
             res["notes"].append(f"most significant window {scan.best_window}: {note}")
@@ -255,6 +271,7 @@ def _print_table(scan, res, out):
     for note in res["notes"]:
         print(f"  note: {note}")
     table = scan.table
+    extra = [c for c in table if c.startswith("local_significance ")]
     cols = [
         c
         for c in (
@@ -269,6 +286,7 @@ def _print_table(scan, res, out):
             "significance_likelihood_ratio",
             "local_significance",
             "local_p_value",
+            *extra,
             "background_check_passed",
             "n_signal_true",
             "s_over_sqrt_b_true",

@@ -182,3 +182,28 @@ def test_ranode_uses_the_curtains_density_as_its_background(fitted, lhco):
     # the score is log p_S - log p_B with CURTAINs' density as p_B
     expected = ranode.signal_log_density(Xs, ms) - log_pb
     np.testing.assert_allclose(ranode.score_samples(Xs, ms), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_frozen_fitted_base_is_used_as_it_is(lhco):
+    """base=FrozenEstimator(fitted density): only the morph trains, the base is untouched."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.frozen import FrozenEstimator
+
+    X, m = lhco
+    sb = (m < 3.3) | (m >= 3.7)
+    flow = ConditionalFlowDensity(**BASE, random_state=1).fit(X[sb], m[sb])
+    before = [p.detach().clone() for p in flow.flows_[0].parameters()]
+    held = flow.score_samples(X[:200], m[:200])
+    est = CURTAINs(base=FrozenEstimator(flow), **FAST, random_state=0).fit(X, m)
+    assert est.base_ is flow
+    for a, b in zip(before, flow.flows_[0].parameters(), strict=True):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(flow.score_samples(X[:200], m[:200]), held)
+    # the morph still carries a sideband event at its own mass to itself
+    np.testing.assert_allclose(est.morph(X[:50], m[:50], m[:50]), X[:50], rtol=0, atol=1e-5)
+    assert np.isfinite(est.score_samples(X[:50], m[:50])).all()
+    assert clone(est).base is est.base  # a frozen estimator clones to itself
+    with pytest.raises(NotFittedError, match="fit it on the sideband events"):
+        CURTAINs(base=FrozenEstimator(ConditionalFlowDensity(**BASE)), **FAST).fit(X, m)
+    with pytest.raises(ValueError, match="fitted on 2 features"):
+        CURTAINs(base=FrozenEstimator(flow), **FAST).fit(np.c_[X, X[:, :1]], m)

@@ -395,3 +395,29 @@ def test_library_never_shows(monkeypatch, scores, spectrum_data):
     plot_mass_spectrum(*spectrum_data)
     plot_w_profile([0.0, 0.1], [0.0, -1.0])
     plot_feature_comparison(np.zeros((3, 1)), np.ones((3, 1)))
+
+
+def test_scan_p_value_plot_draws_each_window_and_each_extra_method():
+    from scipy.stats import norm
+
+    from skranode.plotting import plot_local_p_values
+
+    windows = [
+        dict(centre=3.2, local_p_value=0.3, methods={"CURTAINs": {"local_p_value": 0.4}}),
+        dict(centre=3.4, local_p_value=1e-4, methods={"CURTAINs": {"local_p_value": None}}),
+        dict(centre=3.6, local_p_value=None, skipped="too few events"),
+        dict(centre=3.8, local_p_value=0.5, methods={"CURTAINs": {"local_p_value": 1e-9}}),
+    ]
+    fig = plot_local_p_values(windows, global_significance=2.1, truth_mass=3.4)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    ranode = next(v for k, v in lines.items() if k.startswith("R-ANODE"))
+    np.testing.assert_allclose(ranode.get_xdata(), [3.2, 3.4, 3.8])
+    np.testing.assert_allclose(ranode.get_ydata(), [0.3, 1e-4, 0.5])
+    curtains = lines["CURTAINs (same cut and bump hunt)"]
+    np.testing.assert_allclose(curtains.get_xdata(), [3.2, 3.8])  # None is not drawn
+    np.testing.assert_allclose(curtains.get_ydata(), [0.4, 1e-9])
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim()[0] < 1e-9  # the axis reaches the smallest p-value of any method
+    levels = {float(line.get_ydata()[0]) for line in ax.get_lines() if len(line.get_ydata())}
+    assert all(any(np.isclose(norm.sf(z), v, rtol=1e-9) for v in levels) for z in range(1, 6))

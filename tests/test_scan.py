@@ -264,6 +264,59 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     assert set(checks["notes"]) <= set(summary["notes"])
 
 
+def test_registered_methods_run_on_the_same_folds_and_find_a_planted_signal(monkeypatch):
+    """scan_window(methods=("CURTAINs",)): each fold's CURTAINs and classifier never
+    saw the events they score, and the method's bump hunt finds a planted signal."""
+    from skranode.classifiers import CATHODEClassifier
+    from skranode.curtains import CURTAINs
+
+    df = make_lhco_like(n_background=40_000, n_signal=500, signal_mass=3.5, random_state=3)
+    X, m, y = df[FEATS].to_numpy(), df["mjj"].to_numpy(), df["label"].to_numpy()
+
+    def rows(A):
+        return {tuple(r) for r in np.round(np.asarray(A, dtype=float), 12)}
+
+    seen, scored = [], []
+    fit_curtains, fit_clf = CURTAINs.fit, CATHODEClassifier.fit
+    proba = CATHODEClassifier.predict_proba
+
+    def spy_curtains(self, A, mass=None):
+        seen.append(rows(A))
+        return fit_curtains(self, A, mass)
+
+    def spy_clf(self, A, mass=None, **kw):
+        seen.append(rows(A))
+        return fit_clf(self, A, mass, **kw)
+
+    def spy_proba(self, A):
+        scored.append(rows(A))
+        return proba(self, A)
+
+    monkeypatch.setattr(CURTAINs, "fit", spy_curtains)
+    monkeypatch.setattr(CATHODEClassifier, "fit", spy_clf)
+    monkeypatch.setattr(CATHODEClassifier, "predict_proba", spy_proba)
+    window = MassWindow(3.3, 3.7, 2.9, 4.1)
+    res = scan_window(
+        X, m, window, preset="fast", labels=y, methods=("CURTAINs", "IAD"), random_state=0
+    )
+    assert len(seen) == 4 and len(scored) == 2  # per fold: CURTAINs, classifier; a score
+    for k, events in enumerate(scored):
+        # fold k's models (CURTAINs then its classifier) never saw the events they score
+        assert not events & seen[2 * k] and not events & seen[2 * k + 1]
+    assert len(scored[0] | scored[1]) == res.summary["n_events"]
+    part = res.summary["methods"]["CURTAINs"]
+    assert part["skipped"] is None
+    assert part["local_significance"] > 3
+    assert norm.isf(part["local_p_value"]) == pytest.approx(part["local_significance"], abs=1e-3)
+    # the cut keeps signal: far more true signal passes than the 2 % of the background
+    n_true = res.summary["n_signal_true"]
+    assert part["n_signal_selected_true"] > 0.2 * n_true
+    # a method that needs a true background sample is reported, not run
+    assert res.summary["methods"]["IAD"]["skipped"] == "no true background sample"
+    with pytest.raises(ValueError, match="Unknown method"):
+        scan_window(X, m, window, preset="fast", methods=("CURTAIN",))
+
+
 def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
     X, m = small_spectrum
     windows = [
@@ -349,9 +402,18 @@ def test_scan_cli_writes_results_json(tmp_path):
     main([
         "scan", "--preset", "fast", "--n-background", "40000", "--n-signal", "100",
         "--mass-range", "3.2", "3.8", "--step", "0.2", "--output", str(out), "--quiet",
-        "--threads", "1",
+        "--threads", "1", "--curtains",
     ])
     res = json.loads((out / "results.json").read_text())
+    analysed = [w for w in res["windows"] if not w["skipped"]]
+    assert analysed
+    for win in analysed:
+        curtains = win["methods"]["CURTAINs"]
+        assert np.isfinite(curtains["local_significance"])
+        # Z is stored to 3 decimals, the p-value in full
+        assert norm.isf(curtains["local_p_value"]) == pytest.approx(
+            curtains["local_significance"], abs=1e-3
+        )
     for key in ("global_significance", "global_p_value", "best_window", "windows", "notes"):
         assert key in res
     win = res["windows"][res["best_window"]]
