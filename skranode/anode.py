@@ -34,9 +34,11 @@ from skranode.exceptions import SkranodeWarning
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow
 from skranode.training import batch_slices, evaluate_in_batches
-from skranode.utils._fitting import fit_all_or_nothing
+from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
+from skranode.utils._math import weighted_mean
 from skranode.utils._torch import draw_seed, seeded
 from skranode.utils._validation import (
+    check_event_weights,
     check_mass,
     join_features_and_mass,
     split_features_and_mass,
@@ -81,12 +83,14 @@ def _profiled_weight(model, inputs):
     """
     from skranode.inference import mixture_w_hat
 
-    def log_ratio(y, c, log_jac, log_pb):
+    def log_ratio(y, c, log_jac, log_pb, *_):
         return model.log_prob(y, c) + log_jac - log_pb
 
     with torch.no_grad():
         r = evaluate_in_batches(log_ratio, inputs, _EM_BATCH)
     r = r.double().cpu().numpy()
+    # a weighted fit carries the event weights as the last input (fit's extra)
+    weight = inputs[4].double().cpu().numpy() if len(inputs) > 4 else None
     if np.isnan(r).any() or np.isposinf(r).any():
         raise FloatingPointError(
             "log p_S - log p_B of a held-out event is NaN or +inf while profiling the "
@@ -95,7 +99,8 @@ def _profiled_weight(model, inputs):
         )
     # p_S = 0 (log ratio -inf) is a ratio of 0: the same as any ratio far below e^-700
     r = np.maximum(r, -700.0)
-    return min(max(mixture_w_hat(r, w_max=_W_MAX_LEARNED), _W_MIN_LEARNED), _W_MAX_LEARNED)
+    w_hat = mixture_w_hat(r, w_max=_W_MAX_LEARNED, sample_weight=weight)
+    return min(max(w_hat, _W_MIN_LEARNED), _W_MAX_LEARNED)
 
 
 def default_signal_flow():
@@ -258,6 +263,8 @@ class _BackgroundRatioBase(bkg_protocol.SharedBackgroundMixin, DensityMixin, Bas
         flow.set_params(mass_column=None)
         if self.random_state is not None:
             flow.set_params(random_state=draw_seed(self.random_state))
+        if getattr(self, "verbose", False):
+            flow.set_params(verbose=True)
         return flow
 
     def _check_input(self, X, m):
@@ -331,6 +338,8 @@ class ANODE(_BackgroundRatioBase):
         receives the mass in its own layout.
     random_state : int, RandomState instance or None, default=None
         Seeds the data model when given (overrides its own ``random_state``).
+    verbose : bool, default=False
+        Show the training progress of the data flow (a bar over its epochs).
 
     Attributes
     ----------
@@ -368,18 +377,22 @@ class ANODE(_BackgroundRatioBase):
         "flow": [ConditionalFlowDensity, None],
         "mass_column": [numbers.Integral, None],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     _default_flow = staticmethod(default_data_flow)
 
-    def __init__(self, background=None, *, flow=None, mass_column=None, random_state=None):
+    def __init__(
+        self, background=None, *, flow=None, mass_column=None, random_state=None, verbose=False
+    ):
         self.background = background
         self.flow = flow
         self.mass_column = mass_column
         self.random_state = random_state
+        self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Learn p_data(x | m) from the signal-region events.
 
         Parameters
@@ -388,6 +401,10 @@ class ANODE(_BackgroundRatioBase):
             Signal-region events (plus the mass column when ``mass_column`` is set).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights (Monte Carlo event weights): the data flow
+            is trained on the weighted likelihood, an event of weight 2
+            counting as that event twice.
 
         Returns
         -------
@@ -404,8 +421,9 @@ class ANODE(_BackgroundRatioBase):
         )
         bkg_protocol.check_signal_region_events(self._check_background(), mass, "ANODE")
         bkg_protocol.check_support(self._check_background(), features, mass)
+        weight = check_event_weights(sample_weight, features.shape[0])
         flow = self._make_flow(ConditionalFlowDensity)
-        self.flow_ = flow.fit(features, mass)
+        self.flow_ = fit_weighted(flow, features, mass, sample_weight=weight, role="flow")
         self.history_ = dict(flow.history_)
         return self
 
@@ -428,7 +446,7 @@ class ANODE(_BackgroundRatioBase):
         log_data = self.flow_.score_samples(features, mass)
         return self._log_ratio(log_data, self._background_log_density(features, mass))
 
-    def score(self, X, m=None):
+    def score(self, X, m=None, sample_weight=None):
         """Mean log-likelihood ``log p_data(x | m)`` of the events (higher is better).
 
         Parameters
@@ -437,13 +455,15 @@ class ANODE(_BackgroundRatioBase):
             Events in the layout used in :meth:`fit`.
         m : array-like of shape (n_samples,), default=None
             Masses; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the mean (GridSearchCV passes each test fold's).
 
         Returns
         -------
         score : float
         """
         features, mass = self._check_input(X, m)
-        return float(np.mean(self.flow_.score_samples(features, mass)))
+        return weighted_mean(self.flow_.score_samples(features, mass), sample_weight)
 
     def sample(self, n_samples=1, m=None, random_state=None):
         """Draw events from the learned data density p_data(x | m).
@@ -548,7 +568,7 @@ class _MixtureSignalModel(torch.nn.Module):
         return self.flow.sample(n, context=context)
 
 
-def _mixture_nll(model, y, c, log_jac, log_pb):
+def _mixture_nll(model, y, c, log_jac, log_pb, *_):
     """Per-event ``-log(w p_S + (1 - w) p_B)``, computed in log space."""
     log_w, log_1mw = model.log_weights()
     log_ps = model.log_prob(y, c) + log_jac
@@ -682,6 +702,9 @@ class ResidualANODE(_BackgroundRatioBase):
         receives the mass in its own layout.
     random_state : int, RandomState instance or None, default=None
         Seeds the signal model when given (overrides its own ``random_state``).
+    verbose : bool, default=False
+        Show the training progress of the signal model (a bar over its
+        epochs, labelled "R-ANODE signal model").
 
     Attributes
     ----------
@@ -744,6 +767,7 @@ class ResidualANODE(_BackgroundRatioBase):
         "flow": [ConditionalFlowDensity, None],
         "mass_column": [numbers.Integral, None],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -756,6 +780,7 @@ class ResidualANODE(_BackgroundRatioBase):
         flow=None,
         mass_column=None,
         random_state=None,
+        verbose=False,
     ):
         self.background = background
         self.w = w
@@ -764,9 +789,10 @@ class ResidualANODE(_BackgroundRatioBase):
         self.flow = flow
         self.mass_column = mass_column
         self.random_state = random_state
+        self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Train the signal model on the signal-region events.
 
         Parameters
@@ -775,6 +801,11 @@ class ResidualANODE(_BackgroundRatioBase):
             Signal-region events (plus the mass column when ``mass_column`` is set).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights (Monte Carlo event weights): the mixture w p_S + (1 - w) p_B
+            is trained on the weighted likelihood, an event of weight 2
+            counting as that event twice. With ``learn_w=True`` the
+            profiled ``w`` is the weighted maximum too.
 
         Returns
         -------
@@ -810,7 +841,18 @@ class ResidualANODE(_BackgroundRatioBase):
                 model.set_weight(_profiled_weight(model, validation))
             w_trace.append(model.weight())
 
-        flow.fit_flow(features, mass, loss=_mixture_nll, extra=(log_pb,), on_epoch_end=on_epoch_end)
+        weight = check_event_weights(sample_weight, features.shape[0])
+        # the weights travel with the events as the last extra input, so that the
+        # hook's held-out events carry theirs (the loss ignores that input)
+        extra = (log_pb,) if weight is None else (log_pb, weight)
+        flow.fit_flow(
+            features,
+            mass,
+            loss=_mixture_nll,
+            extra=extra,
+            on_epoch_end=on_epoch_end,
+            sample_weight=weight,
+        )
         if self.learn_w:
             # the kept members may be snapshots of early epochs, whose w was still
             # near its start: each gets the w that its own p_S supports
@@ -892,7 +934,7 @@ class ResidualANODE(_BackgroundRatioBase):
             log_ps, self._background_log_density(features, mass, joint=self.joint)
         )
 
-    def score(self, X, m=None):
+    def score(self, X, m=None, sample_weight=None):
         """Mean log-likelihood of the events under the fitted mixture (higher is better).
 
         ``mean(log(w p_S + (1 - w) p_B))`` with ``w = w_``: on held-out events,
@@ -905,6 +947,8 @@ class ResidualANODE(_BackgroundRatioBase):
             Events in the layout used in :meth:`fit`.
         m : array-like of shape (n_samples,), default=None
             Masses; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the mean (GridSearchCV passes each test fold's).
 
         Returns
         -------
@@ -916,7 +960,7 @@ class ResidualANODE(_BackgroundRatioBase):
         with np.errstate(divide="ignore"):  # w_ of exactly 0 or 1: log 0 = -inf is right
             log_w, log_1mw = np.log(self.w_), np.log1p(-self.w_)
         mixture = np.logaddexp(log_w + log_ps, log_1mw + log_pb)
-        return float(np.mean(mixture))
+        return weighted_mean(mixture, sample_weight)
 
     def sample(self, n_samples=1, m=None, random_state=None):
         """Draw events from the learned signal model.

@@ -44,14 +44,15 @@ from torch import nn
 
 from skranode.exceptions import SkranodeWarning
 from skranode.flows import MADE, ConditionalFlowDensity
-from skranode.mass_spectrum import DijetMassSpectrum
+from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import MassWindow
 from skranode.sideband import BACKGROUND_FLOW_RECIPE
 from skranode.training import batch_slices, train_model
-from skranode.utils._fitting import fit_all_or_nothing
-from skranode.utils._math import log_mean_exp
+from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
+from skranode.utils._math import log_mean_exp, weighted_mean
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
+    check_event_weights,
     check_mass,
     join_features_and_mass,
     mass_units_hint,
@@ -256,6 +257,9 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
     source_y_ : ndarray of shape (n_sideband, n_features)
         The sideband events in the base's flow space (float32), the sources
         of :meth:`sample`.
+    source_p_ : ndarray of shape (n_sideband,) or None
+        Probability of each source event in :meth:`sample` (its normalised
+        weight), or None (uniform) for an unweighted fit.
     source_c_ : ndarray of shape (n_sideband,)
         Their standardised masses.
     source_masses_ : ndarray of shape (n_source_masses,)
@@ -398,7 +402,7 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         return window, sb
 
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Learn the base density and the morphing flow from the sideband events.
 
         Parameters
@@ -408,6 +412,13 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
             used).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights of the sideband events: the base
+            density (unless it is a frozen, already fitted one), the morphing
+            flow and the mass-spectrum fit maximise weighted likelihoods, the
+            source masses of the training pairs and the source events of
+            :meth:`sample` are drawn in proportion to the weights, and the
+            source masses of :meth:`score_samples` are weighted quantiles.
 
         Returns
         -------
@@ -417,7 +428,14 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
+        weight = check_event_weights(sample_weight, features.shape[0])
         window, sb = self._sidebands(mass)
+        w_sb = None if weight is None else weight[sb]
+        if w_sb is not None and not w_sb.any():
+            raise ValueError(
+                "Every sideband event has zero sample_weight: CURTAINs learns from the "
+                "sidebands, so some of their events need a non-zero weight."
+            )
         rng = check_random_state(self.random_state)
         base_seed = draw_seed(rng)
         if isinstance(self.base, FrozenEstimator):
@@ -427,29 +445,25 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
             base.set_params(random_state=base_seed, mass_column=None, device=self.device)
             if self.verbose:
                 base.set_params(verbose=True)
-            base_ = base.fit(features[sb], mass[sb])
+            base_ = fit_weighted(base, features[sb], mass[sb], sample_weight=w_sb, role="base")
         y, c, log_jac = base_.flow_inputs(features[sb], mass[sb])
         c = c[:, 0]
-        morph, history = self._train_morph(base_, y, c, log_jac, rng)
+        morph, history = self._train_morph(base_, y, c, log_jac, rng, w_sb)
         levels = (np.arange(self.n_source_masses) + 0.5) / self.n_source_masses
         spectrum_ = None
         one_sided = window is not None and not (
             window.in_low_sideband(mass).any() and window.in_high_sideband(mass).any()
         )
         if window is not None and not one_sided:
-            spectrum = (
-                DijetMassSpectrum(signal_region=window.bounds)
-                if self.mass_spectrum is None
-                else clone(self.mass_spectrum)
-            )
-            spectrum_ = spectrum.fit(mass[window.in_range(mass)])
+            spectrum_ = fit_window_spectrum(self.mass_spectrum, window, mass, weight)
         # set together, once every step has succeeded
         self.base_ = base_
         self.device_ = base_.device_
         self.morph_ = morph
         self.source_y_ = y.astype(np.float32)
         self.source_c_ = c
-        self.source_masses_ = np.quantile(c, levels)
+        self.source_p_ = None if w_sb is None else w_sb / w_sb.sum()
+        self.source_masses_ = _quantiles(c, levels, w_sb)
         self.mass_spectrum_ = spectrum_
         self.n_sideband_ = int(sb.sum())
         self.history_ = history
@@ -477,15 +491,25 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
             )
         return inner
 
-    def _train_morph(self, base_, y, c, log_jac, rng):
+    def _train_morph(self, base_, y, c, log_jac, rng, weight=None):
         device = base_.device_
         n = y.shape[0]
         perm = rng.permutation(n)
         n_val = max(1, int(round(self.validation_fraction * n)))
         val_idx, train_idx = perm[:n_val], perm[n_val:]
-        # validation pairs keep one source mass each, so that its loss is comparable
-        c1_val = c[rng.randint(n, size=n_val)]
+        # validation pairs keep one source mass each, so that its loss is comparable;
+        # source masses are drawn in proportion to the event weights
+        p = None if weight is None else weight / weight.sum()
+        c1_val = c[rng.randint(n, size=n_val) if p is None else rng.choice(n, size=n_val, p=p)]
         pool = as_tensor(c[train_idx], device)[:, None]
+        pool_w = None if weight is None else as_tensor(weight[train_idx], device)
+        for part, idx in (("training", train_idx), ("validation", val_idx)):
+            if weight is not None and not weight[idx].any():
+                raise ValueError(
+                    f"Every sideband event of the random {part} part of the morphing flow "
+                    "has zero sample_weight: give more events a non-zero weight, or change "
+                    "random_state or validation_fraction."
+                )
         seed = draw_seed(rng)
         base_flows = base_.flows_
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -493,9 +517,12 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
 
         def loss_fn(model, yb, cb, ljb, c1b):
             if model.training:  # a fresh source mass for every event at every step
-                pick = torch.randint(
-                    pool.shape[0], (yb.shape[0],), generator=draw_gen, device=device
-                )
+                if pool_w is None:
+                    pick = torch.randint(
+                        pool.shape[0], (yb.shape[0],), generator=draw_gen, device=device
+                    )
+                else:
+                    pick = torch.multinomial(pool_w, yb.shape[0], True, generator=draw_gen)
                 c1b = pool[pick]
             z, log_det = model.to_source(yb, c1b, cb)
             return -(_base_log_prob(base_flows, z, c1b) + log_det + ljb)
@@ -527,6 +554,8 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
                 progress=bool(self.verbose),
                 desc="CURTAINs morphing flow",
                 epoch_size=self.max_samples_per_epoch,
+                train_weight=None if weight is None else pool_w,
+                val_weight=None if weight is None else as_tensor(weight[val_idx], device),
             )
         return result.members(model)[0], result.history()
 
@@ -595,7 +624,12 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         mass = check_mass(m, None)
         c2 = self.base_.context(mass)[:, 0]
         rng = check_random_state(random_state)
-        pick = rng.randint(self.source_y_.shape[0], size=mass.shape[0])
+        p = getattr(self, "source_p_", None)
+        n_source = self.source_y_.shape[0]
+        if p is None:
+            pick = rng.randint(n_source, size=mass.shape[0])
+        else:
+            pick = rng.choice(n_source, size=mass.shape[0], p=p)
         features = self._to_target(
             self.source_y_[pick].astype(np.float64), self.source_c_[pick], c2
         )
@@ -660,21 +694,34 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
             )
         return self.mass_spectrum_.log_pdf(check_mass(m, None), window=tuple(self.signal_region))
 
-    def score(self, X, m=None):
+    def score(self, X, m=None, sample_weight=None):
         """Mean log density of the events (higher is better).
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         m : array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the mean (GridSearchCV passes each test fold's).
 
         Returns
         -------
         score : float
         """
-        return float(np.mean(self.score_samples(X, m)))
+        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def _quantiles(values, levels, weight=None):
+    """Quantiles of ``values`` at ``levels``, weighted by ``weight`` when given."""
+    if weight is None:
+        return np.quantile(values, levels)
+    order = np.argsort(values)
+    cum = np.cumsum(weight[order])
+    # the midpoint rule: each event's weight centred on its position
+    position = (cum - 0.5 * weight[order]) / cum[-1]
+    return np.interp(levels, position, values[order])

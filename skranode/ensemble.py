@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skranode import background as bkg_protocol
 from skranode.utils._fitting import fit_all_or_nothing
-from skranode.utils._math import log_mean_exp
+from skranode.utils._math import log_mean_exp, weighted_mean
 from skranode.utils._scores import ProbaScoresMixin
 from skranode.utils._torch import draw_seed, torch_threads
 from skranode.utils._validation import check_mass
@@ -301,7 +301,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
             return scores.mean(axis=0)
         return log_mean_exp(scores, axis=0)
 
-    def score(self, X, m=None):
+    def score(self, X, m=None, sample_weight=None):
         """Mean combined score of the events (higher is better).
 
         Parameters
@@ -310,13 +310,15 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
             Events in the layout used in :meth:`fit`.
         m : array-like of shape (n_samples,), default=None
             Masses; not passed when None.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the mean (GridSearchCV passes each test fold's).
 
         Returns
         -------
         score : float
             The mean log-likelihood for density members.
         """
-        return float(np.mean(self.score_samples(X, m)))
+        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     @available_if(_estimator_has("sample"))
     def sample(self, m, random_state=None):

@@ -44,6 +44,12 @@ _MASS_ARGUMENT = {
         "the check calls score(X, y=y) by keyword; score takes the mass as m (the same "
         "check with m is tests/test_sklearn_checks.py::test_score_checks_n_features)"
     ),
+    "check_sample_weight_equivalence_on_dense_data": (
+        "the check calls fit(X, y=y) by keyword (the mass is m); and "
+        + "training draws a random validation split and random batches, so an event of "
+        "weight 2 is the event repeated twice only in the loss (tests/test_sample_weight.py "
+        "checks that, and that the weighted fits recover the weighted distribution)"
+    ),
 }
 
 _RQS_SUBSET = {
@@ -53,6 +59,11 @@ _RQS_SUBSET = {
         "(tests/test_sklearn_checks.py::test_rqs_subset_invariance_to_float32_precision)"
     )
 }
+
+_HGB_WEIGHTS = (
+    "its base classifiers (histogram gradient boosting bins on unweighted "
+    "quantiles) fail it too, as scikit-learn expects"
+)
 
 _STOCHASTIC_WEIGHTS = (
     "training draws a random validation split and random batches, so an event of "
@@ -67,6 +78,7 @@ _BY_CLASS = {
     "CWoLaClassifier": {
         **MASS_NOT_LABELS,
         "check_classifiers_classes": "string labels passed as m are not masses",
+        "check_sample_weight_equivalence_on_dense_data": _HGB_WEIGHTS,
     },
     "CATHODEClassifier": {
         **MASS_NOT_LABELS,
@@ -76,15 +88,17 @@ _BY_CLASS = {
         "check_classifiers_one_label": "y is ignored; CATHODE's classes are data vs samples",
         "check_classifiers_classes": "y is ignored; ``classes_`` is always [0, 1]",
         "check_supervised_y_no_nan": "y is ignored (the mass is a column of X)",
+        "check_sample_weight_equivalence_on_dense_data": (
+            "the background samples are random draws, whose number follows the number "
+            "of events, not their weights; and "
+        )
+        + _HGB_WEIGHTS,
     },
     "TorchMLPClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _STOCHASTIC_WEIGHTS,
     },
     "SupervisedClassifier": {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "its base classifiers (histogram gradient boosting bins on unweighted "
-            "quantiles) fail it too, as scikit-learn expects"
-        ),
+        "check_sample_weight_equivalence_on_dense_data": _HGB_WEIGHTS,
     },
 }
 

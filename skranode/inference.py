@@ -44,6 +44,7 @@ from skranode.bump_hunt import enhanced_bump_hunt as enhanced_bump_hunt
 from skranode.exceptions import SkranodeWarning
 from skranode.utils._math import log_mean_exp
 from skranode.utils._torch import draw_seed
+from skranode.utils._validation import check_event_weights
 
 __all__ = [
     "W_START",
@@ -540,19 +541,27 @@ class _HeldOutMixture:
     so the maximum and the drop crossings are unique roots.
     """
 
-    def __init__(self, log_ratio):
+    def __init__(self, log_ratio, weight=None):
         self.log_ratio = np.asarray(log_ratio, dtype=np.float64)
+        # event weights multiply each event's term (None: every event counts once)
+        self.weight = None if weight is None else np.asarray(weight, dtype=np.float64)
+
+    def _sum(self, terms):
+        return np.sum(terms) if self.weight is None else np.dot(self.weight, terms)
 
     def __call__(self, w):
         if w <= 0:
             return 0.0
-        return float(np.sum(np.logaddexp(math.log1p(-w), math.log(w) + self.log_ratio)))
+        return float(self._sum(np.logaddexp(math.log1p(-w), math.log(w) + self.log_ratio)))
 
     def slope(self, w):
         # d/dw log((1 - w) + w r) = (r - 1) / ((1 - w) + w r), with r = exp(log_ratio)
         log_den = np.logaddexp(math.log1p(-w), math.log(w) + self.log_ratio) if w > 0 else 0.0
-        with np.errstate(over="ignore"):  # at w = 0 a huge ratio makes the slope +inf
-            return float(np.sum(np.exp(self.log_ratio - log_den) - np.exp(-log_den)))
+        with np.errstate(over="ignore", invalid="ignore"):  # w = 0, huge ratio: +inf
+            terms = np.exp(self.log_ratio - log_den) - np.exp(-log_den)
+            if self.weight is not None:  # a zero weight on an infinite term is no term
+                terms = np.where(self.weight > 0, terms, 0.0)
+            return float(self._sum(terms))
 
     def maximum(self, w_max):
         if self.slope(0.0) <= 0:
@@ -749,7 +758,7 @@ def w_cross_fit(
     return profile
 
 
-def mixture_w_hat(log_ratio, *, w_max=0.5):
+def mixture_w_hat(log_ratio, *, w_max=0.5, sample_weight=None):
     """Maximum-likelihood signal fraction of a mixture with fixed densities.
 
     The ``w`` in ``[0, w_max]`` that maximises ``sum_i log(1 - w + w r_i)``,
@@ -763,6 +772,10 @@ def mixture_w_hat(log_ratio, *, w_max=0.5):
         ``log p_S - log p_B`` of each event; finite.
     w_max : float, default=0.5
         Largest ``w`` considered.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative event weights: each event's term counts ``weight``
+        times (the point estimate only; the intervals of
+        :func:`mixture_profile` count events).
 
     Returns
     -------
@@ -773,7 +786,8 @@ def mixture_w_hat(log_ratio, *, w_max=0.5):
         raise ValueError("log_ratio must be a non-empty array of finite values.")
     if not (isinstance(w_max, numbers.Real) and 0 < w_max < 1):
         raise ValueError(f"w_max must be in (0, 1); got {w_max!r}.")
-    return float(_HeldOutMixture(log_ratio).maximum(float(w_max)))
+    weight = check_event_weights(sample_weight, log_ratio.shape[0])
+    return float(_HeldOutMixture(log_ratio, weight).maximum(float(w_max)))
 
 
 def mixture_profile(log_ratio, *, w_max=0.5, loglik_zero=0.0):

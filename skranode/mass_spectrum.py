@@ -30,14 +30,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow, check_interval
-from skranode.utils._fitting import fit_all_or_nothing
-from skranode.utils._validation import check_mass
+from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
+from skranode.utils._validation import check_event_weights, check_mass
 
 __all__ = [
     "DijetMassSpectrum",
     "ResonanceFit",
     "bump_hunt_significance",
     "fit_resonance",
+    "fit_window_spectrum",
     "resonance_toys",
 ]
 
@@ -133,6 +134,12 @@ class DijetMassSpectrum(BaseEstimator):
         The ``(low, high)`` range used.
     n_sideband_ : int
         Number of sideband events the fit used.
+    sideband_yield_ : float
+        Sum of the sideband events' weights (``n_sideband_`` without
+        ``sample_weight``): the normalisation of :meth:`expected_count`.
+    sideband_yield_variance_ : float
+        Sum of their squared weights (``n_sideband_`` without weights): the
+        variance of that normalisation.
     n_signal_region_ : int
         Number of events in the signal region (not used by the fit), the observed
         count for :func:`bump_hunt_significance`.
@@ -186,7 +193,7 @@ class DijetMassSpectrum(BaseEstimator):
         return check_interval(self.signal_region, "signal_region")
 
     @fit_all_or_nothing
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the dijet shape to the sideband masses.
 
         Parameters
@@ -195,6 +202,13 @@ class DijetMassSpectrum(BaseEstimator):
             Masses of all events (sidebands and signal region); must be finite.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights. The fit maximises the weighted
+            likelihood; the covariance of the parameters is then the sandwich
+            estimate ``H^-1 V H^-1`` (``V`` the weighted sum of squared
+            scores), which is right for weighted events where ``H^-1 / N`` is
+            not, and :meth:`expected_count` is normalised to the summed
+            sideband weights with variance the sum of their squares.
 
         Returns
         -------
@@ -202,6 +216,7 @@ class DijetMassSpectrum(BaseEstimator):
         """
         sr_lo, sr_hi = self._check_params()
         m = _as_masses(X)
+        weight = check_event_weights(sample_weight, m.shape[0])
         n_shape = int(self.n_params) - 1
         sqrt_s = float(self.sqrt_s)
         if self.mass_range is None:
@@ -237,6 +252,13 @@ class DijetMassSpectrum(BaseEstimator):
                     "the interpolation into the signal region needs events on both sides."
                 )
         sideband = low | high
+        if weight is not None:
+            if not weight[sideband].any():
+                raise ValueError(
+                    "Every sideband event has zero sample_weight: the fit needs sideband "
+                    "events of non-zero weight on both sides of the signal region."
+                )
+            sideband &= weight > 0  # a zero-weight event plays no part in the fit
         n_sideband = int(sideband.sum())
         if n_sideband < _MIN_EVENTS_PER_PARAM * n_shape:
             raise ValueError(
@@ -248,8 +270,9 @@ class DijetMassSpectrum(BaseEstimator):
         # Whiten T on the data so that the Newton problem is well conditioned:
         # T_w = (T - c) A^T has zero mean and unit covariance over the sideband events.
         T = _features(m[sideband], sqrt_s, n_shape)
-        centre = T.mean(axis=0)
-        evals, evecs = eigh(np.cov(T, rowvar=False))
+        w_sb = None if weight is None else weight[sideband]
+        centre = np.average(T, axis=0, weights=w_sb)
+        evals, evecs = eigh(np.atleast_2d(np.cov(T, rowvar=False, aweights=w_sb)))
         if evals[0] <= 1e-14 * evals[-1]:
             raise ValueError(
                 "The sideband masses are too concentrated (too few distinct values) to "
@@ -278,11 +301,21 @@ class DijetMassSpectrum(BaseEstimator):
                 SkranodeConvergenceWarning,
                 stacklevel=2,
             )
-        cov_white = np.linalg.inv(hess) / n_sideband
+        if w_sb is None:
+            cov_white = np.linalg.inv(hess) / n_sideband
+            yield_, yield_var = float(n_sideband), float(n_sideband)
+        else:
+            # sandwich estimate: H^-1 V H^-1 with V the weighted score covariance
+            h_inv = np.linalg.inv(hess)
+            score = ((T - centre) @ A.T - grad) * (w_sb / w_sb.sum())[:, None]
+            cov_white = h_inv @ (score.T @ score) @ h_inv
+            yield_, yield_var = float(w_sb.sum()), float(np.square(w_sb).sum())
         self.params_ = A.T @ result.x
         self.covariance_ = A.T @ cov_white @ A
         self.mass_range_ = (lo, hi)
         self.n_sideband_ = n_sideband
+        self.sideband_yield_ = yield_
+        self.sideband_yield_variance_ = yield_var
         self.n_signal_region_ = int(window.in_signal_region(m).sum())
         self.n_iter_ = int(result.nit)
         return self
@@ -341,10 +374,12 @@ class DijetMassSpectrum(BaseEstimator):
     def expected_count(self, window=None):
         """Background count predicted in ``window`` from the sideband count and shape.
 
-        The prediction is ``n_sideband_ * I(window) / I(sidebands)``, with ``I``
-        the integral of the fitted shape. Its variance adds, independently, the
-        Poisson fluctuation of the sideband count (relative variance
-        ``1 / n_sideband_``) and the shape-parameter uncertainty, propagated
+        The prediction is ``sideband_yield_ * I(window) / I(sidebands)``, with
+        ``I`` the integral of the fitted shape (``sideband_yield_`` is the
+        sideband count, or the sum of the sideband weights of a weighted fit).
+        Its variance adds, independently, the Poisson fluctuation of the
+        sideband count (relative variance ``1 / n_sideband_``, or
+        ``sum w^2 / (sum w)^2`` with weights) and the shape-parameter uncertainty, propagated
         with the delta method: the gradient of ``log I(window) - log I(sidebands)``
         with respect to the parameters is the difference of the means of ``T``
         over the two regions.
@@ -365,9 +400,11 @@ class DijetMassSpectrum(BaseEstimator):
         a, b = self._window(window, check_interval(self.signal_region, "signal_region"))
         log_i_window, mean_window = self._moments([(a, b)], moments=1)
         log_i_side, mean_side = self._moments(self._sidebands(), moments=1)
-        mean = self.n_sideband_ * np.exp(log_i_window - log_i_side)
+        mean = self.sideband_yield_ * np.exp(log_i_window - log_i_side)
         grad = mean_window - mean_side
-        rel_var = 1.0 / self.n_sideband_ + grad @ self.covariance_ @ grad
+        rel_var = (
+            self.sideband_yield_variance_ / self.sideband_yield_**2 + grad @ self.covariance_ @ grad
+        )
         return float(mean), float(mean * np.sqrt(max(rel_var, 0.0)))
 
 
@@ -690,3 +727,40 @@ def resonance_toys(
             continue
         out[t] = res.significance, res.n_signal
     return out
+
+
+def fit_window_spectrum(mass_spectrum, window, mass, sample_weight=None):
+    """Fit a mass-spectrum model on the masses of a window and its sidebands.
+
+    The one recipe of the background models
+    (:class:`~skranode.SidebandDensity`, :class:`~skranode.CURTAINs`) for
+    p_B(m): a clone of ``mass_spectrum`` (None: a
+    :class:`DijetMassSpectrum` of the window's signal region) fitted on the
+    events inside ``window.in_range``, with their weights.
+
+    Parameters
+    ----------
+    mass_spectrum : estimator or None
+        Template of the spectrum model.
+    window : MassWindow
+        The signal region and its sidebands.
+    mass : ndarray of shape (n_samples,)
+        Masses of all events.
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Validated event weights.
+
+    Returns
+    -------
+    spectrum : estimator
+        The fitted spectrum model.
+    """
+    from sklearn.base import clone
+
+    spectrum = (
+        DijetMassSpectrum(signal_region=window.bounds)
+        if mass_spectrum is None
+        else clone(mass_spectrum)
+    )
+    in_range = window.in_range(mass)
+    weight = None if sample_weight is None else sample_weight[in_range]
+    return fit_weighted(spectrum, mass[in_range], sample_weight=weight, role="mass_spectrum")

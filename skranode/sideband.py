@@ -8,11 +8,13 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.flows import ConditionalFlowDensity
-from skranode.mass_spectrum import DijetMassSpectrum
+from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
-from skranode.utils._fitting import fit_all_or_nothing
+from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
+from skranode.utils._math import weighted_mean
 from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
+    check_event_weights,
     check_mass,
     join_features_and_mass,
     mass_units_hint,
@@ -90,6 +92,9 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         ``X`` (then ``m`` is ignored), the layout for pipelines.
     random_state : int, RandomState instance or None, default=None
         Seeds the density estimator when given (overrides its own).
+    verbose : bool, default=False
+        Show the training progress of the density (a bar over its epochs)
+        when it has a ``verbose`` parameter.
 
     Attributes
     ----------
@@ -126,6 +131,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         "mass_spectrum": [HasMethods(["fit", "log_pdf"]), None],
         "mass_column": [numbers.Integral, None],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -137,6 +143,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         mass_spectrum=None,
         mass_column=None,
         random_state=None,
+        verbose=False,
     ):
         self.signal_region = signal_region
         self.sideband = sideband
@@ -144,9 +151,10 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         self.mass_spectrum = mass_spectrum
         self.mass_column = mass_column
         self.random_state = random_state
+        self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Learn p_B(x | m) and p_B(m) from the sideband events.
 
         Parameters
@@ -155,6 +163,10 @@ class SidebandDensity(DensityMixin, BaseEstimator):
             All events (sidebands and signal region).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights (Monte Carlo generator or cross-section
+            weights): the sideband events' weights go to the weighted
+            likelihood of ``density`` and of ``mass_spectrum``.
 
         Returns
         -------
@@ -164,22 +176,26 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
+        weight = check_event_weights(sample_weight, features.shape[0])
         window = self._window()
         train = self._sideband_mask(mass, window)
         density = default_background_flow() if self.density is None else clone(self.density)
         if self.random_state is not None and "random_state" in density.get_params():
             density.set_params(random_state=draw_seed(self.random_state))
-        density_ = density.fit(features[train], mass[train])
+        if self.verbose and "verbose" in density.get_params():
+            density.set_params(verbose=True)
+        density_ = fit_weighted(
+            density,
+            features[train],
+            mass[train],
+            sample_weight=None if weight is None else weight[train],
+            role="density",
+        )
         if window is None:
             n_signal_region, spectrum_ = 0, None
         else:
             n_signal_region = int(window.in_signal_region(mass).sum())
-            spectrum = (
-                DijetMassSpectrum(signal_region=window.bounds)
-                if self.mass_spectrum is None
-                else clone(self.mass_spectrum)
-            )
-            spectrum_ = spectrum.fit(mass[window.in_range(mass)])
+            spectrum_ = fit_window_spectrum(self.mass_spectrum, window, mass, weight)
         # set together, after every step has succeeded: a failed refit leaves
         # the previous fit as it was
         self.density_ = density_
@@ -263,7 +279,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         m = check_mass(m, None)
         return self.mass_spectrum_.log_pdf(m, window=tuple(self.signal_region))
 
-    def score(self, X, m=None):
+    def score(self, X, m=None, sample_weight=None):
         """Mean ``log p_B(x | m)`` of the events (higher is better).
 
         Parameters
@@ -272,12 +288,14 @@ class SidebandDensity(DensityMixin, BaseEstimator):
             Events in the layout used in :meth:`fit`.
         m : array-like of shape (n_samples,), default=None
             Masses; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the mean (GridSearchCV passes each test fold's).
 
         Returns
         -------
         score : float
         """
-        return float(np.mean(self.score_samples(X, m)))
+        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     def transform_latent(self, X, m=None):
         """Map events to the latent space of the background flow ``density_``.

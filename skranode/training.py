@@ -166,8 +166,10 @@ def train_model(
     eval_batch_size=65536,
     on_epoch_end=None,
     epoch_size=None,
+    train_weight=None,
+    val_weight=None,
 ):
-    """Train ``model`` by minimising the mean of ``loss_fn(model, *batch)``.
+    """Train ``model`` by minimising the (weighted) mean of ``loss_fn(model, *batch)``.
 
     Parameters
     ----------
@@ -207,6 +209,15 @@ def train_model(
         data. ``None``, or a value of at least the number of training events,
         uses all of them every epoch. The validation pass always uses every
         validation event.
+    train_weight, val_weight : torch.Tensor of shape (n,) or None
+        Per-event weights of the training and validation events (event or
+        generator weights, non-negative; validated by the caller). The
+        training loss of a batch is ``mean(weight * loss) / mean(train_weight)``,
+        an unbiased estimate of the weighted mean loss over the training
+        events, so that an event of weight 2 counts as that event twice; the
+        validation loss is ``sum(weight * loss) / sum(weight)``. None is a
+        weight of 1 for every event (the same arithmetic, bit for bit, as
+        weights of ones).
 
     Returns
     -------
@@ -230,6 +241,9 @@ def train_model(
     # it joins the batch before (no event is ever left out of an epoch)
     min_last = 2 if batch_size > 1 else 1
     n_epoch = n_train if epoch_size is None else min(int(epoch_size), n_train)
+    if train_weight is not None:
+        # relative weights: their mean over the training events is 1
+        train_weight = train_weight / train_weight.mean()
     steps_per_epoch = len(_batch_starts(n_epoch, batch_size, min_last))
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps_per_epoch)
@@ -247,7 +261,10 @@ def train_model(
         total = torch.zeros((), dtype=torch.float64, device=device)
         for idx in _batches(n_epoch, batch_size, perm, min_last):
             batch = [t[idx] for t in train]
-            loss = loss_fn(model, *batch).mean()
+            losses = loss_fn(model, *batch)
+            if train_weight is not None:
+                losses = losses * train_weight[idx]
+            loss = losses.mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip is not None:
@@ -259,7 +276,10 @@ def train_model(
         model.eval()
         with torch.no_grad():
             val_losses = evaluate_in_batches(lambda *b: loss_fn(model, *b), val, eval_batch_size)
-            val_loss = val_losses.mean()
+            if val_weight is None:
+                val_loss = val_losses.mean()
+            else:
+                val_loss = (val_losses.double() * val_weight).sum() / val_weight.double().sum()
         # the only host synchronisation of the epoch
         train_loss, val_loss = torch.stack([total / n_epoch, val_loss.double()]).tolist()
         train_hist.append(train_loss)

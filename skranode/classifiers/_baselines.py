@@ -11,12 +11,16 @@ import numpy as np
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.utils._fitting import fit_all_or_nothing
-from skranode.utils._validation import check_numeric_frame, split_features_and_mass
+from skranode.utils._validation import (
+    check_event_weights,
+    check_numeric_frame,
+    split_features_and_mass,
+)
 
 __all__ = ["CWoLaClassifier", "IdealAD", "SupervisedClassifier"]
 
@@ -82,8 +86,7 @@ class _LabelledStage(ClassifierStage):
                 f"({self.classes_[0]!r})."
             )
         codes = encoder.transform(y)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, features, dtype=np.float64)
+        sample_weight = check_event_weights(sample_weight, features.shape[0])
         weight = class_sample_weight(self.class_weight, codes, self.classes_, sample_weight)
         rng = check_random_state(self.random_state)
         return self._fit_ensemble(((features, codes, weight) for _ in range(self.n_ensemble)), rng)
@@ -301,7 +304,7 @@ class CWoLaClassifier(ClassifierStage):
         self.random_state = random_state
 
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Label the events by their mass and train the ensemble.
 
         Parameters
@@ -310,6 +313,8 @@ class CWoLaClassifier(ClassifierStage):
             All events (signal region and sidebands).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights, multiplied by the class weights.
 
         Returns
         -------
@@ -334,7 +339,10 @@ class CWoLaClassifier(ClassifierStage):
             )
         self.classes_ = np.array([0, 1])
         codes = in_sr[keep].astype(np.int64)
-        weight = class_sample_weight(self.class_weight, codes, self.classes_)
+        event_weight = check_event_weights(sample_weight, features.shape[0])
+        if event_weight is not None:
+            event_weight = event_weight[keep]
+        weight = class_sample_weight(self.class_weight, codes, self.classes_, event_weight)
         rng = check_random_state(self.random_state)
         train = features[keep]
         return self._fit_ensemble(((train, codes, weight) for _ in range(self.n_ensemble)), rng)

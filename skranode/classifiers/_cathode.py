@@ -14,9 +14,10 @@ from skranode import background as bkg_protocol
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.sideband import SidebandDensity
-from skranode.utils._fitting import fit_all_or_nothing
+from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
+    check_event_weights,
     join_features_and_mass,
     mass_units_hint,
     split_features_and_mass,
@@ -110,6 +111,10 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         cross-validation tools; the column is not shown to the classifier.
     random_state : int, RandomState instance or None, default=None
         Seeds the mass and background samples and the classifiers.
+    verbose : bool, default=False
+        Show progress: the training of an unfitted ``background`` (when it
+        has a ``verbose`` parameter) and a bar over the classifiers of the
+        ensemble.
 
     Attributes
     ----------
@@ -163,6 +168,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         "latent": ["boolean"],
         "oversampling": [Interval(numbers.Real, 0, None, closed="neither")],
         "mass_bandwidth": [Interval(numbers.Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -178,6 +184,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         class_weight="balanced",
         mass_column=None,
         random_state=None,
+        verbose=False,
     ):
         self.background = background
         self.signal_region = signal_region
@@ -189,10 +196,11 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         self.class_weight = class_weight
         self.mass_column = mass_column
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Sample the background in the signal region and train the classifiers.
 
         Parameters
@@ -202,6 +210,12 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
             used only to fit an unfitted ``background``).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights: an unfitted ``background`` is fitted
+            with them, the mass density of the samples is the weighted one of
+            the data, and the data events enter the classifiers with their
+            weights (normalised to a mean of 1 over the signal region; the
+            generated events have weight 1), times the class weights.
 
         Returns
         -------
@@ -213,21 +227,33 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         )
         rng = check_random_state(self.random_state)
         in_sr = self._signal_region_mask(mass)
-        self.background_ = self._fitted_background(features, mass, rng)
+        event_weight = check_event_weights(sample_weight, features.shape[0])
+        data_weight = None
+        if event_weight is not None:
+            data_weight = event_weight[in_sr]
+            if not data_weight.any():
+                raise ValueError(
+                    "Every signal-region event has zero sample_weight: the classifiers "
+                    "need signal-region data of non-zero weight."
+                )
+            data_weight = data_weight / data_weight.mean()
+        self.background_ = self._fitted_background(features, mass, rng, event_weight)
         data, data_mass = features[in_sr], mass[in_sr]
         bkg_protocol.check_feature_names(self.background_, getattr(self, "feature_names_in_", None))
         bkg_protocol.check_support(self.background_, data, data_mass)
         self.n_data_ = int(data.shape[0])
         self.mass_window_ = self._mass_window(data_mass)
         self.mass_kde_ = KernelDensity(bandwidth=self.mass_bandwidth).fit(
-            self._mass_to_logit(data_mass)[:, None]
+            self._mass_to_logit(data_mass)[:, None], sample_weight=data_weight
         )
         self.n_samples_ = max(1, int(round(self.oversampling * self.n_data_)))
         if self.latent:
             data = self._to_latent(data, data_mass)
         self.classes_ = np.array([0, 1])
         codes = np.r_[np.ones(self.n_data_, dtype=np.int64), np.zeros(self.n_samples_, np.int64)]
-        weight = class_sample_weight(self.class_weight, codes, self.classes_)
+        if data_weight is not None:
+            data_weight = np.r_[data_weight, np.ones(self.n_samples_)]
+        weight = class_sample_weight(self.class_weight, codes, self.classes_, data_weight)
 
         def training_sets():
             for _ in range(self.n_ensemble):
@@ -251,7 +277,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
             )
         return mask
 
-    def _fitted_background(self, features, mass, rng):
+    def _fitted_background(self, features, mass, rng, weight=None):
         background = self.background
         if background is not None and bkg_protocol.is_fitted(background):
             return background
@@ -266,10 +292,15 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         background = clone(background)
         if "random_state" in background.get_params():
             background.set_params(random_state=draw_seed(rng))
+        if self.verbose and "verbose" in background.get_params():
+            background.set_params(verbose=True)
         column = getattr(background, "mass_column", None)
-        if column is None:
-            return background.fit(features, mass)
-        return background.fit(join_features_and_mass(features, mass, column))
+        args = (
+            (features, mass)
+            if column is None
+            else (join_features_and_mass(features, mass, column),)
+        )
+        return fit_weighted(background, *args, sample_weight=weight, role="background")
 
     def _mass_window(self, mass):
         if self.signal_region is not None:

@@ -9,12 +9,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skranode.training import batch_slices, train_model
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
-from skranode.utils._validation import check_numeric_frame, resolve_device
+from skranode.utils._validation import check_event_weights, check_numeric_frame, resolve_device
 
 __all__ = ["TorchMLPClassifier"]
 
@@ -169,7 +169,9 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         check_numeric_frame(X, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        weight = check_event_weights(sample_weight, X.shape[0])
+        if weight is None:
+            weight = np.ones(X.shape[0])
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if self.classes_.size < 2:

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+from tqdm.auto import tqdm
 
 from skranode.classifiers._mlp import TorchMLPClassifier
 from skranode.utils._scores import ProbaScoresMixin
@@ -108,7 +109,14 @@ class ClassifierStage(ProbaScoresMixin, ClassifierMixin, BaseEstimator):
     def _fit_ensemble(self, training_sets, rng):
         """Fit one base classifier per ``(X, codes, weight)`` from ``training_sets``."""
         members = []
-        for X, codes, weight in training_sets:
+        bar = tqdm(
+            training_sets,
+            total=self.n_ensemble,
+            desc=f"{type(self).__name__} classifiers",
+            disable=not getattr(self, "verbose", False),
+            leave=False,
+        )
+        for X, codes, weight in bar:
             clf = make_base_classifier(self.classifier)
             seed = draw_seed(rng)
             if "random_state" in clf.get_params():

@@ -10,6 +10,7 @@ from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 
 __all__ = ["signal_region_mask", "sideband_mask", "inject_signal"]
 
+
 def _as_mass(m):
     """Return the mass as a 1-D float64 array (a new array or a read-only view is fine)."""
     if isinstance(m, pd.DataFrame):

@@ -13,9 +13,10 @@ from skranode.flows._layers import build_flow
 from skranode.preprocessing import LogitScaler
 from skranode.training import batch_slices, evaluate_in_batches, train_model
 from skranode.utils._fitting import fit_all_or_nothing
-from skranode.utils._math import log_mean_exp
+from skranode.utils._math import log_mean_exp, weighted_mean
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
+    check_event_weights,
     check_mass,
     join_features_and_mass,
     mass_units_hint,
@@ -240,7 +241,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     @fit_all_or_nothing
-    def fit(self, X, m=None):
+    def fit(self, X, m=None, sample_weight=None):
         """Fit the flow to events ``X`` at masses ``m``.
 
         Parameters
@@ -249,6 +250,14 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             Features (plus the mass column when ``mass_column`` is set).
         m : array-like of shape (n_samples,), default=None
             Mass of each event; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative event weights: the fit maximises the weighted
+            likelihood ``sum_i w_i log p(x_i | m_i) / sum_i w_i`` (training
+            and validation loss alike), so that an event of weight 2 counts
+            as that event twice. Negative weights are refused
+            (:func:`~skranode.utils._validation.check_event_weights` says
+            why). The preprocessing (feature range and standardisation) is
+            unweighted: it only reparametrises the flow.
 
         Returns
         -------
@@ -259,7 +268,8 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             self, X, m, reset=True, mass_column=self.mass_column
         )
         n_in, names = self.n_features_in_, getattr(self, "feature_names_in_", None)
-        self.fit_flow(features, mass)  # the public training hook, also for subclasses
+        # the public training hook, also for subclasses
+        self.fit_flow(features, mass, sample_weight=sample_weight)
         self.n_features_in_ = n_in  # what validate_data saw: the mass column included
         if names is not None:
             self.feature_names_in_ = names
@@ -371,7 +381,9 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         return perm[n_val:], perm[:n_val]
 
     @fit_all_or_nothing
-    def fit_flow(self, features, mass, *, loss=None, extra=(), on_epoch_end=None):
+    def fit_flow(
+        self, features, mass, *, loss=None, extra=(), on_epoch_end=None, sample_weight=None
+    ):
         """Fit on validated arrays, optionally with a custom loss (the training hook).
 
         The preprocessing is fitted on all the events, then the module of
@@ -396,20 +408,26 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             validation pass; ``validation`` is the tuple of the held-out
             events' tensors ``(y, c, log_jac, *extra)`` on the device (the
             events not trained on, the same every epoch), so that a parameter
-            set in the hook can be fitted out of sample.
+            set in the hook can be fitted out of sample. A method that needs
+            the held-out events' weights there passes them in ``extra`` too.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the loss (see :meth:`fit`).
 
         Returns
         -------
         self : ConditionalFlowDensity
         """
-        self._fit_arrays(features, mass, loss=loss, extra=extra, on_epoch_end=on_epoch_end)
+        weight = check_event_weights(sample_weight, features.shape[0])
+        self._fit_arrays(
+            features, mass, loss=loss, extra=extra, on_epoch_end=on_epoch_end, weight=weight
+        )
         # fitted on arrays: the features are the columns, without names
         self.n_features_in_ = features.shape[1]
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
 
-    def _fit_arrays(self, features, mass, *, loss=None, extra=(), on_epoch_end=None):
+    def _fit_arrays(self, features, mass, *, loss=None, extra=(), on_epoch_end=None, weight=None):
         n = features.shape[0]
         if self.batch_norm and self.batch_size < 2:
             raise ValueError(
@@ -420,6 +438,17 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         train_idx, val_idx = self._split(n, rng)
         seed = draw_seed(rng)
+        train_weight = val_weight = None
+        if weight is not None:
+            for part, idx in (("training", train_idx), ("validation", val_idx)):
+                if not weight[idx].any():
+                    raise ValueError(
+                        f"Every event of the random {part} part has zero sample_weight, so "
+                        "the weighted loss there is undefined: give more events a non-zero "
+                        "weight, or change random_state or validation_fraction."
+                    )
+            train_weight = as_tensor(weight[train_idx], self.device_)
+            val_weight = as_tensor(weight[val_idx], self.device_)
         # The preprocessing sees every event (training and validation): a
         # validation event outside a training-only range would be clipped onto
         # the edge and dominate the validation loss with log p ~ -1000.
@@ -450,6 +479,8 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 desc=getattr(self, "_progress_label", None) or type(self).__name__,
                 on_epoch_end=on_epoch_end,
                 epoch_size=self.max_samples_per_epoch,
+                train_weight=train_weight,
+                val_weight=val_weight,
             )
         self.flows_ = result.members(model)
         self.history_ = result.history()
@@ -526,7 +557,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         features, mass = self._check_input(X, m)
         return self._log_prob(features, mass)
 
-    def score(self, X, m=None):
+    def score(self, X, m=None, sample_weight=None):
         """Mean log-likelihood of the events (higher is better).
 
         Parameters
@@ -535,12 +566,14 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             Events in the layout used in :meth:`fit`.
         m : array-like of shape (n_samples,), default=None
             Masses; ignored when ``mass_column`` is set.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights of the mean (GridSearchCV passes each test fold's).
 
         Returns
         -------
         score : float
         """
-        return float(np.mean(self.score_samples(X, m)))
+        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     def sample(self, m, random_state=None):
         """Draw one event at each given mass.

@@ -12,7 +12,6 @@ layer instead: one MADE pass for the density, context concatenated to the
 input, two hidden layers.
 """
 
-
 import normflows as nf
 import torch
 from torch import nn
@@ -263,4 +262,3 @@ def build_flow(
             layers.append(nf.flows.Permute(n_features, mode="swap"))
     base = nf.distributions.DiagGaussian(n_features, trainable=False)
     return nf.ConditionalNormalizingFlow(base, layers)
-

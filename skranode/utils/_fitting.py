@@ -4,7 +4,7 @@ import functools
 
 import torch
 
-__all__ = ["fit_all_or_nothing"]
+__all__ = ["fit_all_or_nothing", "fit_weighted"]
 
 
 def fit_all_or_nothing(fit):
@@ -51,3 +51,39 @@ def fit_all_or_nothing(fit):
             raise
 
     return wrapped
+
+
+def fit_weighted(estimator, *args, sample_weight=None, role="model"):
+    """``estimator.fit(*args, sample_weight=...)``, or a clear error if it takes no weights.
+
+    The one place where a skranode estimator hands event weights to a part it
+    fits (the background flow of :class:`~skranode.SidebandDensity`, the
+    classifiers of CATHODE): without weights the part is fitted as before.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The part to fit.
+    *args
+        Positional arguments of its ``fit``.
+    sample_weight : ndarray or None, default=None
+        Validated weights, one per event of ``args[0]``.
+    role : str, default="model"
+        What the part is, for the message.
+
+    Returns
+    -------
+    fitted : estimator
+        What ``fit`` returned.
+    """
+    if sample_weight is None:
+        return estimator.fit(*args)
+    from sklearn.utils.validation import has_fit_parameter
+
+    if not has_fit_parameter(estimator, "sample_weight"):
+        raise TypeError(
+            f"sample_weight was given, but the {role} {type(estimator).__name__} does not "
+            "accept sample_weight in fit. Use a model that does (every skranode density "
+            "and classifier does), or fit without weights."
+        )
+    return estimator.fit(*args, sample_weight=sample_weight)

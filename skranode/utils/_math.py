@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-__all__ = ["log_mean_exp"]
+__all__ = ["log_mean_exp", "weighted_mean"]
 
 
 def log_mean_exp(log_values, axis=0):
@@ -21,3 +21,16 @@ def log_mean_exp(log_values, axis=0):
     values = np.stack(log_values, axis=axis) if isinstance(log_values, list) else log_values
     values = np.asarray(values, dtype=np.float64)
     return logsumexp(values, axis=axis) - math.log(values.shape[axis])
+
+
+def weighted_mean(values, sample_weight=None):
+    """Mean of ``values`` (the ``score`` of a density), weighted by ``sample_weight``.
+
+    The weights are validated by
+    :func:`~skranode.utils._validation.check_event_weights`.
+    """
+    from skranode.utils._validation import check_event_weights
+
+    values = np.asarray(values, dtype=np.float64)
+    weight = check_event_weights(sample_weight, values.shape[0])
+    return float(np.mean(values) if weight is None else np.average(values, weights=weight))

@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 __all__ = [
     "check_aligned",
+    "check_event_weights",
     "check_mass",
     "check_numeric_frame",
     "check_unit_interval",
@@ -63,6 +64,63 @@ def check_mass(m, n_samples, *, name="m"):
             "never drops events silently."
         )
     return np.array(m, dtype=np.float64, copy=True)
+
+
+def check_event_weights(sample_weight, n_samples):
+    """Validate per-event weights: finite, non-negative, one per event, not all zero.
+
+    The one owner of the weight check of every density estimator and
+    classifier. Weights are relative: a fit with ``2 * w`` is the fit with
+    ``w``; an event of weight 2 counts as that event twice in the likelihood.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights (generator weights, cross-section normalisation); None is a
+        weight of 1 for every event.
+    n_samples : int
+        Number of events.
+
+    Returns
+    -------
+    weight : ndarray of shape (n_samples,) or None
+        A new float64 array (the caller's is never modified), or None when
+        ``sample_weight`` is None.
+
+    Raises
+    ------
+    ValueError
+        For a shape other than ``(n_samples,)``, a non-finite or negative
+        weight, or weights that are all zero.
+    """
+    if sample_weight is None:
+        return None
+    weight = np.array(sample_weight, dtype=np.float64, copy=True)
+    if weight.ndim != 1 or weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has shape {weight.shape}; it needs one weight per event, shape "
+            f"({n_samples},)."
+        )
+    bad = ~np.isfinite(weight)
+    if bad.any():
+        raise ValueError(
+            f"sample_weight holds {int(bad.sum())} non-finite value(s) (first at row "
+            f"{np.flatnonzero(bad)[0]}); every weight must be a finite number."
+        )
+    if (weight < 0).any():
+        raise ValueError(
+            f"sample_weight holds {int((weight < 0).sum())} negative weight(s) (first "
+            f"{weight[weight < 0][0]:.4g} at row {np.flatnonzero(weight < 0)[0]}). A "
+            "likelihood fit with negative weights is unbounded (the model can drive the "
+            "density at a negative-weight event to zero), so they are refused: absorb them "
+            "into neighbouring positive weights first (for example by cell resampling, or "
+            "by reweighting to the positive-weight sample with a classifier)."
+        )
+    if not weight.any():
+        raise ValueError(
+            "sample_weight is zero for every event: at least one weight must be non-zero."
+        )
+    return weight
 
 
 def mass_units_hint(mass, reference):
