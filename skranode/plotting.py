@@ -16,9 +16,15 @@ Every function draws on the axes passed as ``ax`` (else on a new figure),
 returns the :class:`~matplotlib.figure.Figure`, and never calls
 ``plt.show()``: show or save the figure yourself. matplotlib is imported when
 a function is first called, so importing this module is cheap and does not
-choose a backend.
+choose a backend. A new figure is drawn in the HEP style of `mplhep
+<https://mplhep.readthedocs.io>`_ (its experiment-neutral ``ROOT`` style)
+when mplhep is installed (``pip install "skranode[hep]"``), and in plain
+matplotlib otherwise; the style applies only inside the call (no global
+setting changes), and axes passed as ``ax`` keep the caller's style.
 """
 
+import contextlib
+import functools
 import numbers
 
 import numpy as np
@@ -26,7 +32,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils.validation import check_is_fitted
 
 from skranode.mass_spectrum import bump_hunt_significance
-from skranode.mass_window import check_interval
+from skranode.mass_window import MassWindow, check_interval
 from skranode.metrics import check_binary_scores, check_min_background, sic_curve
 
 __all__ = [
@@ -42,6 +48,54 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ helpers
+def _style(font_size=20.0):
+    """mplhep's experiment-neutral ROOT style when mplhep is installed; else nothing.
+
+    The ROOT style is made for one 10 x 10 inch panel (26 pt text, 12 pt
+    ticks); ``font_size`` scales text and ticks to the size of the figure a
+    function draws, so that labels of small panels do not overlap.
+    """
+    try:
+        import mplhep
+    except ImportError:
+        return contextlib.nullcontext()
+    import matplotlib.pyplot as plt
+
+    tick = font_size * 12.0 / 26.0
+    return plt.style.context(
+        [
+            mplhep.style.ROOT,
+            {
+                # mplhep's mathtext asks for a font most systems lack (a findfont
+                # message for every label): DejaVu's mathtext looks the same
+                "mathtext.fontset": "dejavusans",
+                "font.size": font_size,
+                "xtick.major.size": tick,
+                "ytick.major.size": tick,
+                "xtick.minor.size": tick / 2,
+                "ytick.minor.size": tick / 2,
+                "axes.linewidth": max(font_size / 13.0, 0.8),
+            },
+        ]
+    )
+
+
+def _styled(font_size):
+    """Draw a new figure of the decorated function in :func:`_style` (``ax`` keeps its own)."""
+
+    def decorate(plot):
+        @functools.wraps(plot)
+        def wrapped(*args, **kwargs):
+            if kwargs.get("ax") is not None:
+                return plot(*args, **kwargs)
+            with _style(font_size):
+                return plot(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
 def _figure_of(ax):
     """The top-level figure that holds ``ax`` (also when ``ax`` is in a SubFigure)."""
     try:
@@ -96,6 +150,7 @@ def _as_1d(values, name):
 
 
 # ------------------------------------------------------------------ SIC and ROC
+@_styled(font_size=20)
 def plot_sic_curve(results, *, min_background=25, show_random=True, ax=None):
     """Plot the significance improvement ``SIC = eps_S / sqrt(eps_B)`` against ``eps_S``.
 
@@ -171,10 +226,17 @@ def plot_sic_curve(results, *, min_background=25, show_random=True, ax=None):
     ax.set_ylim(bottom=0.0)
     ax.set_xlabel(r"Signal efficiency $\epsilon_S$")
     ax.set_ylabel(r"SIC $= \epsilon_S / \sqrt{\epsilon_B}$")
-    ax.legend(title=f"cuts keeping $\\geq$ {min_background:g} background events")
+    # where the curves are depends on the scores: matplotlib finds the free space
+    ax.legend(
+        title=f"cuts keeping $\\geq$ {min_background:g} background events",
+        loc="best",
+        fontsize="small",
+        title_fontsize="small",
+    )
     return _figure_of(ax)
 
 
+@_styled(font_size=20)
 def plot_roc(results, *, rejection=False, min_background=25, ax=None):
     """Plot the ROC curves of anomaly scores, with their area under the curve.
 
@@ -231,7 +293,12 @@ def plot_roc(results, *, rejection=False, min_background=25, ax=None):
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel(r"Signal efficiency $\epsilon_S$")
         ax.set_ylabel(r"Background rejection $1 / \epsilon_B$")
-        ax.legend(title=f"cuts keeping $\\geq$ {min_background:g} background events")
+        ax.legend(
+            title=f"cuts keeping $\\geq$ {min_background:g} background events",
+            loc="lower left",
+            fontsize="small",
+            title_fontsize="small",
+        )
         return _figure_of(ax)
     else:
         ax.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="0.5", label="random score")
@@ -244,6 +311,7 @@ def plot_roc(results, *, rejection=False, min_background=25, ax=None):
 
 
 # ------------------------------------------------------------------ mass spectrum
+@_styled(font_size=20)
 def plot_mass_spectrum(
     m,
     spectrum,
@@ -251,6 +319,7 @@ def plot_mass_spectrum(
     *,
     bins=40,
     log=True,
+    pull=True,
     xlabel=r"$m_{jj}$ [TeV]",
     ax=None,
 ):
@@ -263,7 +332,11 @@ def plot_mass_spectrum(
     uses only the sidebands, so inside the shaded signal region the line is
     an interpolation: the text box compares the observed count there with the
     predicted one (and its uncertainty) and gives the bump-hunt significance
-    of :func:`~skranode.mass_spectrum.bump_hunt_significance`.
+    of :func:`~skranode.mass_spectrum.bump_hunt_significance`. Under the
+    spectrum, the pull of each bin, ``(n - mu) / sqrt(mu + sigma_mu^2)`` with
+    ``mu +- sigma_mu`` the fit's prediction: scattered around 0 in the
+    sidebands where the fit describes the data, a run of positive pulls in the
+    signal region where there is an excess.
 
     Parameters
     ----------
@@ -282,15 +355,20 @@ def plot_mass_spectrum(
         ``mass_range_``.
     log : bool, default=True
         Logarithmic count axis (the spectrum falls steeply).
+    pull : bool, default=True
+        Draw the pull panel under the spectrum: on a new figure (``ax=None``),
+        or on the second of two axes passed as ``ax=(main, pulls)``. With a
+        single ``ax`` there is no room for it, and none is drawn.
     xlabel : str, default="$m_{jj}$ [TeV]"
         Label of the mass axis.
-    ax : matplotlib.axes.Axes, default=None
+    ax : matplotlib.axes.Axes or pair of Axes, default=None
         Axes to draw on; None draws on a new figure.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The figure that holds the axes.
+        The figure that holds the axes: the spectrum is ``fig.axes[0]``, the
+        pull panel (when drawn) ``fig.axes[1]``.
 
     Examples
     --------
@@ -301,8 +379,8 @@ def plot_mass_spectrum(
     >>> m = 2.8 * (1.0 + rng.pareto(8.0, size=20000))
     >>> spectrum = DijetMassSpectrum(mass_range=(2.8, 7.0)).fit(m)
     >>> fig = plot_mass_spectrum(m, spectrum, bins=30)
-    >>> fig.axes[0].get_xlabel()
-    '$m_{jj}$ [TeV]'
+    >>> fig.axes[1].get_xlabel(), fig.axes[1].get_ylabel()
+    ('$m_{jj}$ [TeV]', 'Pull')
     """
     fitted = getattr(spectrum, "mass_spectrum_", spectrum)
     if fitted is None:
@@ -337,6 +415,18 @@ def plot_mass_spectrum(
         if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
             raise ValueError("bins must be a positive int or at least two increasing finite edges.")
 
+    pull_ax = None
+    if ax is None and pull:
+        import matplotlib.pyplot as plt
+
+        _, (ax, pull_ax) = plt.subplots(
+            2, 1, sharex=True, layout="constrained", gridspec_kw=dict(height_ratios=(3, 1))
+        )
+    elif isinstance(ax, (tuple, list, np.ndarray)):
+        if len(ax) != 2:
+            raise ValueError(f"ax must be one Axes or a pair (main, pulls); got {len(ax)}.")
+        ax, pull_ax = ax
+        pull_ax = pull_ax if pull else None
     ax = _axes(ax)
     counts = np.histogram(m, edges)[0]
     centres = 0.5 * (edges[1:] + edges[:-1])
@@ -356,37 +446,54 @@ def plot_mass_spectrum(
     if inside.any():
         first, last = np.flatnonzero(inside)[[0, -1]]
         fit_edges = np.clip(edges[first : last + 2], lo_range, hi_range)
-        expected = np.array(
+        expected, expected_std = np.array(
             [
-                fitted.expected_count((a, b))[0]
+                fitted.expected_count((a, b))
                 for a, b in zip(fit_edges[:-1], fit_edges[1:], strict=True)
             ]
-        )
+        ).T
         ax.stairs(expected, fit_edges, color="C0", linewidth=1.5, label="sideband fit")
+        if pull_ax is not None:
+            observed_bins = counts[first : last + 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pulls = (observed_bins - expected) / np.sqrt(expected + expected_std**2)
+            pull_ax.stairs(np.nan_to_num(pulls), fit_edges, fill=True, color="grey", alpha=0.7)
     predicted, predicted_std = fitted.expected_count(sr)
-    observed = int(((m > sr[0]) & (m < sr[1])).sum())
+    # the signal-region convention of MassWindow: low <= m < high
+    observed = int(MassWindow(*sr).in_signal_region(m).sum())
     z = bump_hunt_significance(observed, predicted, predicted_std)
     ax.axvspan(*sr, color="C1", alpha=0.2, label="signal region")
+    # lower left: a falling spectrum leaves it empty, and the legend is upper right
     ax.text(
-        0.97,
-        0.70,
+        0.04,
+        0.05,
         f"signal region\nobserved {observed}\npredicted {predicted:.0f} $\\pm$ "
         f"{predicted_std:.0f}\nbump hunt $Z$ = {z:.1f}",
         transform=ax.transAxes,
-        horizontalalignment="right",
-        verticalalignment="top",
+        horizontalalignment="left",
+        verticalalignment="bottom",
         fontsize="small",
     )
     if log:
         ax.set_yscale("log")
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_xlabel(xlabel)
     ax.set_ylabel("Events per bin")
     ax.legend(loc="upper right")
+    if pull_ax is None:
+        ax.set_xlabel(xlabel)
+    else:
+        pull_ax.axvspan(*sr, color="C1", alpha=0.2)
+        pull_ax.axhline(0.0, color="black", linewidth=0.8)
+        for level in (-2.0, 2.0):
+            pull_ax.axhline(level, color="black", linewidth=0.6, linestyle=":")
+        pull_ax.set_xlim(edges[0], edges[-1])
+        pull_ax.set_xlabel(xlabel)
+        pull_ax.set_ylabel("Pull")
     return _figure_of(ax)
 
 
 # ------------------------------------------------------------------ profile likelihood
+@_styled(font_size=20)
 def plot_w_profile(
     w_grid,
     loglik,
@@ -508,7 +615,8 @@ def plot_w_profile(
             ax.set_xlim(lo - pad, hi + pad)
     ax.set_xlabel("Signal fraction $w$")
     ax.set_ylabel(r"$-2\Delta\ln L$")
-    ax.legend(fontsize="small", framealpha=0.9)
+    # between the branches of the parabola, above its minimum, is free space
+    ax.legend(fontsize="x-small", loc="upper center", frameon=True, framealpha=0.85)
     return _figure_of(ax)
 
 
@@ -526,6 +634,7 @@ def _as_2d(X, name):
     return arr, (None if columns is None else [str(c) for c in columns])
 
 
+@_styled(font_size=10)
 def plot_feature_comparison(
     X_a,
     X_b,
@@ -661,6 +770,7 @@ def _scan_rows(windows):
     return np.array([w["centre"] for w in rows]), rows
 
 
+@_styled(font_size=11)
 def plot_local_p_values(windows, *, global_significance=None, truth_mass=None, ax=None):
     """The local p-value of each window against its centre, the LHC "p0" plot.
 
@@ -725,6 +835,7 @@ def plot_local_p_values(windows, *, global_significance=None, truth_mass=None, a
     return _figure_of(ax)
 
 
+@_styled(font_size=11)
 def plot_signal_fraction_scan(windows, *, ax=None):
     """The fitted signal fraction, its 95 % interval and 95 % CL upper limit per window.
 
@@ -765,6 +876,7 @@ def plot_signal_fraction_scan(windows, *, ax=None):
     return _figure_of(ax)
 
 
+@_styled(font_size=11)
 def plot_scan_windows(m, windows, *, best_window=None, bins=80, ax=None):
     """The mass spectrum with the signal regions of a scan.
 

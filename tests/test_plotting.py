@@ -222,6 +222,61 @@ def test_mass_spectrum_custom_bins_region_and_sideband_density(spectrum_data):
     assert ax.get_yscale() == "linear"
 
 
+def test_mass_spectrum_pull_panel(spectrum_data):
+    m, spectrum = spectrum_data
+    fig = plot_mass_spectrum(m, spectrum, bins=30)
+    main, panel = fig.axes
+    assert panel.get_ylabel() == "Pull" and panel.get_xlabel() == "$m_{jj}$ [TeV]"
+    edges = np.linspace(2.8, 7.0, 31)
+    counts = np.histogram(m, edges)[0]
+    mean, std = np.array(
+        [spectrum.expected_count((a, b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    ).T
+    (bars,) = [p for p in panel.patches if hasattr(p, "get_data")]
+    pulls, pull_edges, _ = bars.get_data()
+    np.testing.assert_allclose(pull_edges, edges)
+    np.testing.assert_allclose(pulls, (counts - mean) / np.sqrt(mean + std**2))
+    # a fit of these data: pulls of about unit width, no systematic trend
+    assert 0.5 < np.std(pulls) < 1.6 and abs(np.mean(pulls)) < 0.6
+    # the same panel on axes of the caller's; one Axes has no room for it
+    import matplotlib.pyplot as plt
+
+    _, pair = plt.subplots(2, 1)
+    assert len(plot_mass_spectrum(m, spectrum, bins=30, ax=pair).axes) == 2
+    assert pair[1].get_ylabel() == "Pull"
+    _, single = plt.subplots()
+    assert len(plot_mass_spectrum(m, spectrum, bins=30, ax=single).axes) == 1
+    assert len(plot_mass_spectrum(m, spectrum, bins=30, pull=False).axes) == 1
+    plt.close("all")
+
+
+def test_the_hep_style_stays_inside_the_call(spectrum_data):
+    import matplotlib as mpl
+
+    pytest.importorskip("mplhep")
+    m, spectrum = spectrum_data
+    before = dict(mpl.rcParams)
+    fig = plot_mass_spectrum(m, spectrum, bins=30)
+    assert dict(mpl.rcParams) == before  # no global setting changed
+    # drawn in mplhep's style: ticks on all four sides, text scaled to the
+    # 10-inch panel (larger than matplotlib's default)
+    main = fig.axes[0]
+    assert main.xaxis.get_tick_params()["top"] and main.yaxis.get_tick_params()["right"]
+    size = main.yaxis.label.get_fontsize()
+    assert size > 1.5 * mpl.rcParams["font.size"]
+    # small panels get smaller text, so that their labels do not overlap
+    rng = np.random.default_rng(0)
+    panels = plot_feature_comparison(rng.normal(size=(200, 4)), rng.normal(size=(200, 4)))
+    assert panels.axes[0].yaxis.label.get_fontsize() < 0.7 * size
+    # axes the caller passes keep the caller's style
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    plot_mass_spectrum(m, spectrum, bins=30, ax=ax)
+    assert ax.xaxis.get_tick_params()["top"] == mpl.rcParams["xtick.top"]
+    plt.close("all")
+
+
 def test_mass_spectrum_errors(spectrum_data):
     m, spectrum = spectrum_data
     with pytest.raises(ValueError, match="not fitted|fit"):

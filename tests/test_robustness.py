@@ -992,14 +992,16 @@ def test_extreme_event_through_the_fit_hook_stops_with_a_message():
     """An event whose loss overflows (not NaN from the start) also stops the fit."""
 
     class Overflowing(ConditionalFlowDensity):
-        def fit_flow(self, features, mass, *, loss=None, extra=(), on_epoch_end=None):
+        def fit_flow(self, features, mass, *, sample_weight=None, **kwargs):
             scale = np.ones(len(mass))
             scale[3] = 1e39  # float32 overflow: this event's loss is inf
 
             def scaled(model, y, c, log_jac, s):
                 return -(model.log_prob(y, c) + log_jac) * s
 
-            return super().fit_flow(features, mass, extra=(scale,), loss=scaled)
+            return super().fit_flow(
+                features, mass, extra=(scale,), loss=scaled, sample_weight=sample_weight
+            )
 
     with pytest.raises(FloatingPointError, match=r"non-finite at epoch \d+.*grad_clip"):
         Overflowing(**FAST_FLOW, random_state=0).fit(X, M)
