@@ -56,7 +56,7 @@ for k, (ax, name) in enumerate(zip(axes, features, strict=True)):
         alpha=0.3,
         label="true SR background",
     )
-    ax.hist(morphed[:, k], edges, density=True, histtype="step", lw=1.5, label="CURTAINs (morphed)")
+    ax.hist(morphed[name], edges, density=True, histtype="step", lw=1.5, label="CURTAINs (morphed)")
     ax.set_xlabel(f"{name} [TeV]" if name in ("mjmin", "delta_mj") else name)
 axes[0].legend(fontsize=7)
 fig.tight_layout()

@@ -15,10 +15,13 @@ not copied, by :func:`sklearn.base.clone`, so that ``GridSearchCV`` over ``w``
 trains only signal models.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -41,8 +44,16 @@ from skranode.utils._validation import (
     check_event_weights,
     check_mass,
     join_features_and_mass,
+    named_events,
     split_features_and_mass,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+
+    from skranode.utils._typing import Seed
 
 __all__ = ["ANODE", "ResidualANODE", "default_data_flow", "default_signal_flow"]
 
@@ -392,7 +403,9 @@ class ANODE(_BackgroundRatioBase):
         self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Learn p_data(x | m) from the signal-region events.
 
         Parameters
@@ -427,7 +440,7 @@ class ANODE(_BackgroundRatioBase):
         self.history_ = dict(flow.history_)
         return self
 
-    def score_samples(self, X, m=None):
+    def score_samples(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Anomaly score ``log p_data(x | m) - log p_B(x | m)`` of each event.
 
         Parameters
@@ -446,7 +459,9 @@ class ANODE(_BackgroundRatioBase):
         log_data = self.flow_.score_samples(features, mass)
         return self._log_ratio(log_data, self._background_log_density(features, mass))
 
-    def score(self, X, m=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean log-likelihood ``log p_data(x | m)`` of the events (higher is better).
 
         Parameters
@@ -465,7 +480,9 @@ class ANODE(_BackgroundRatioBase):
         features, mass = self._check_input(X, m)
         return weighted_mean(self.flow_.score_samples(features, mass), sample_weight)
 
-    def sample(self, n_samples=1, m=None, random_state=None):
+    def sample(
+        self, n_samples: int = 1, m: ArrayLike | None = None, random_state: Seed = None
+    ) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Draw events from the learned data density p_data(x | m).
 
         Parameters
@@ -480,9 +497,10 @@ class ANODE(_BackgroundRatioBase):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, ``n_features_in_``)
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             Events in the layout of ``X`` in :meth:`fit` (with the mass in
-            ``mass_column`` when it is set).
+            ``mass_column`` when it is set). A DataFrame with the columns of
+            ``feature_names_in_`` when fitted on a DataFrame.
         m : ndarray of shape (n_samples,)
             Their masses.
         """
@@ -491,7 +509,7 @@ class ANODE(_BackgroundRatioBase):
             raise ValueError("ANODE models p_data(x | m): pass the masses m at which to sample.")
         mass = self._sample_masses(n_samples, m)
         features = self.flow_.sample(mass, random_state=random_state)
-        return join_features_and_mass(features, mass, self.mass_column), mass
+        return named_events(self, join_features_and_mass(features, mass, self.mass_column)), mass
 
 
 # --------------------------------------------------------------------------- R-ANODE
@@ -792,7 +810,9 @@ class ResidualANODE(_BackgroundRatioBase):
         self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Train the signal model on the signal-region events.
 
         Parameters
@@ -890,7 +910,7 @@ class ResidualANODE(_BackgroundRatioBase):
             self._check_inside(mass, self.mass_window_)
         return self.flow_.score_samples(features, mass)
 
-    def signal_log_density(self, X, m=None):
+    def signal_log_density(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """``log p_S`` of each event under the learned signal model.
 
         ``log p_S(x | m)``, or ``log p_S(x, m)`` with ``joint=True``: the
@@ -910,7 +930,7 @@ class ResidualANODE(_BackgroundRatioBase):
         features, mass = self._check_input(X, m)
         return self._log_signal(features, mass)
 
-    def score_samples(self, X, m=None):
+    def score_samples(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Anomaly score: the log likelihood ratio ``log p_S - log p_B`` of each event.
 
         Conditional (``joint=False``): ``log p_S(x | m) - log p_B(x | m)``;
@@ -934,7 +954,9 @@ class ResidualANODE(_BackgroundRatioBase):
             log_ps, self._background_log_density(features, mass, joint=self.joint)
         )
 
-    def score(self, X, m=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean log-likelihood of the events under the fitted mixture (higher is better).
 
         ``mean(log(w p_S + (1 - w) p_B))`` with ``w = w_``: on held-out events,
@@ -962,7 +984,9 @@ class ResidualANODE(_BackgroundRatioBase):
         mixture = np.logaddexp(log_w + log_ps, log_1mw + log_pb)
         return weighted_mean(mixture, sample_weight)
 
-    def sample(self, n_samples=1, m=None, random_state=None):
+    def sample(
+        self, n_samples: int = 1, m: ArrayLike | None = None, random_state: Seed = None
+    ) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Draw events from the learned signal model.
 
         Parameters
@@ -978,9 +1002,10 @@ class ResidualANODE(_BackgroundRatioBase):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, ``n_features_in_``)
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             Events in the layout of ``X`` in :meth:`fit` (with the mass in
-            ``mass_column`` when it is set).
+            ``mass_column`` when it is set). A DataFrame with the columns of
+            ``feature_names_in_`` when fitted on a DataFrame.
         m : ndarray of shape (n_samples,)
             Their masses.
         """
@@ -996,4 +1021,4 @@ class ResidualANODE(_BackgroundRatioBase):
         else:
             mass = self._sample_masses(n_samples, m)
             features = self.flow_.sample(mass, random_state=random_state)
-        return join_features_and_mass(features, mass, self.mass_column), mass
+        return named_events(self, join_features_and_mass(features, mass, self.mass_column)), mass

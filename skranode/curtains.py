@@ -29,8 +29,11 @@ arXiv:2309.06472). :class:`CURTAINs` follows the latter:
    normalised density, so their average is one).
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -56,8 +59,16 @@ from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
     mass_units_hint,
+    named_events,
     split_features_and_mass,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+
+    from skranode.utils._typing import Seed
 
 __all__ = ["CURTAINs", "MorphingFlow", "default_curtains_base"]
 
@@ -402,7 +413,9 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         return window, sb
 
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Learn the base density and the morphing flow from the sideband events.
 
         Parameters
@@ -564,7 +577,7 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         check_is_fitted(self, "morph_")
         return split_features_and_mass(self, X, m, reset=False, mass_column=self.mass_column)
 
-    def morph(self, X, m_source, m_target):
+    def morph(self, X: ArrayLike, m_source: ArrayLike, m_target: ArrayLike) -> np.ndarray:
         """Move events from their masses to target masses with the morphing flow.
 
         Parameters
@@ -605,7 +618,7 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         features, _ = self.base_.from_flow_space(out, c2)
         return features
 
-    def sample(self, m, random_state=None):
+    def sample(self, m: ArrayLike, random_state: Seed = None) -> np.ndarray | pd.DataFrame:
         """Background events at the given masses, morphed from random sideband events.
 
         Parameters
@@ -617,8 +630,9 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, ``n_features_in_``)
-            Events in the layout of ``X`` in :meth:`fit`.
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
+            Events in the layout of ``X`` in :meth:`fit`. A DataFrame with the columns of
+            ``feature_names_in_`` when fitted on a DataFrame.
         """
         check_is_fitted(self, "morph_")
         mass = check_mass(m, None)
@@ -633,9 +647,11 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         features = self._to_target(
             self.source_y_[pick].astype(np.float64), self.source_c_[pick], c2
         )
-        return join_features_and_mass(features, mass, self.mass_column)
+        return named_events(self, join_features_and_mass(features, mass, self.mass_column))
 
-    def score_samples(self, X, m=None, *, joint=False):
+    def score_samples(
+        self, X: ArrayLike, m: ArrayLike | None = None, *, joint: bool = False
+    ) -> np.ndarray:
         """Log density of the flows-for-flows model, in the original feature units.
 
         ``log p(x | m) = log mean_k [p_base(g^-1(y; c_k, c) | c_k) |det dg^-1/dy|]
@@ -674,7 +690,7 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
             log_p = log_p + self.log_mass_density(mass)
         return log_p
 
-    def log_mass_density(self, m):
+    def log_mass_density(self, m: ArrayLike) -> np.ndarray:
         """``log p_B(m)`` from the sideband mass fit, normalised inside the signal region.
 
         Parameters
@@ -694,7 +710,9 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
             )
         return self.mass_spectrum_.log_pdf(check_mass(m, None), window=tuple(self.signal_region))
 
-    def score(self, X, m=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean log density of the events (higher is better).
 
         Parameters

@@ -20,7 +20,10 @@ several threads) share torch's global random generator, which skranode's flows
 seed for their initialisation, so they may not reproduce the members exactly.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -41,7 +44,14 @@ from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._math import log_mean_exp, weighted_mean
 from skranode.utils._scores import ProbaScoresMixin
 from skranode.utils._torch import draw_seed, torch_threads
-from skranode.utils._validation import check_mass
+from skranode.utils._validation import check_mass, named_events
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+
+    from skranode.utils._typing import Seed
 
 __all__ = ["ClassifierEnsemble", "DensityEnsemble"]
 
@@ -236,7 +246,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
         self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None, **fit_params):
+    def fit(self, X: ArrayLike, m: ArrayLike | None = None, **fit_params) -> Self:
         """Fit the members in parallel.
 
         Parameters
@@ -257,7 +267,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
         self.combine_ = _resolve_combine(self.combine, self.estimator)
         return self
 
-    def member_scores(self, X, m=None, **params):
+    def member_scores(self, X: ArrayLike, m: ArrayLike | None = None, **params) -> np.ndarray:
         """``score_samples`` of every member.
 
         Parameters
@@ -278,7 +288,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
         args = (X,) if m is None else (X, m)
         return np.stack([est.score_samples(*args, **params) for est in self.estimators_])
 
-    def score_samples(self, X, m=None, **params):
+    def score_samples(self, X: ArrayLike, m: ArrayLike | None = None, **params) -> np.ndarray:
         """Combined score of each event: the members' ``score_samples`` by ``combine_``.
 
         Parameters
@@ -301,7 +311,9 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
             return scores.mean(axis=0)
         return log_mean_exp(scores, axis=0)
 
-    def score(self, X, m=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean combined score of the events (higher is better).
 
         Parameters
@@ -321,7 +333,7 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
         return weighted_mean(self.score_samples(X, m), sample_weight)
 
     @available_if(_estimator_has("sample"))
-    def sample(self, m, random_state=None):
+    def sample(self, m: ArrayLike, random_state: Seed = None) -> np.ndarray | pd.DataFrame:
         """Draw one event at each mass from the mixture of the members.
 
         Each event comes from a member chosen uniformly at random, which draws
@@ -336,9 +348,10 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_columns)
+        X : ndarray or DataFrame of shape (n_samples, n_columns)
             Events in the layout the members' ``sample`` returns (that of ``X``
-            in :meth:`fit` for skranode's densities).
+            in :meth:`fit` for skranode's densities). A DataFrame with the columns of
+            ``feature_names_in_`` when fitted on a DataFrame.
         """
         check_is_fitted(self, "estimators_")
         if self.combine_ != "log_mean_exp":
@@ -361,8 +374,8 @@ class DensityEnsemble(DensityMixin, _BaseEnsemble):
                 out = np.empty((mass.shape[0], *drawn.shape[1:]), dtype=drawn.dtype)
             out[idx] = drawn
         if out is None:  # no mass given
-            return np.empty((0, getattr(self, "n_features_in_", 0)))
-        return out
+            return named_events(self, np.empty((0, getattr(self, "n_features_in_", 0))))
+        return named_events(self, out)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -461,7 +474,7 @@ class ClassifierEnsemble(ProbaScoresMixin, ClassifierMixin, _BaseEnsemble):
         self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, **fit_params) -> Self:
         """Fit the members in parallel.
 
         Parameters
@@ -497,7 +510,7 @@ class ClassifierEnsemble(ProbaScoresMixin, ClassifierMixin, _BaseEnsemble):
         self.classes_ = classes[0]
         return self
 
-    def predict_proba(self, X, m=None):
+    def predict_proba(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Class probabilities averaged over the members.
 
         Parameters

@@ -15,10 +15,13 @@ pass over the events, and takes a few Newton steps whatever the sample size.
 Normalisation integrals use composite Gauss-Legendre quadrature in ``ln m``.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg import eigh
@@ -32,6 +35,10 @@ from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow, check_interval
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._validation import check_event_weights, check_mass
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 __all__ = [
     "DijetMassSpectrum",
@@ -193,7 +200,9 @@ class DijetMassSpectrum(BaseEstimator):
         return check_interval(self.signal_region, "signal_region")
 
     @fit_all_or_nothing
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Fit the dijet shape to the sideband masses.
 
         Parameters
@@ -343,7 +352,7 @@ class DijetMassSpectrum(BaseEstimator):
         sr_lo, sr_hi = check_interval(self.signal_region, "signal_region")
         return [(lo, sr_lo), (sr_hi, hi)]
 
-    def log_pdf(self, m, window=None):
+    def log_pdf(self, m: ArrayLike, window: tuple[float, float] | None = None) -> np.ndarray:
         """Log of the fitted background density p_B(m), normalised over ``window``.
 
         Parameters
@@ -371,7 +380,7 @@ class DijetMassSpectrum(BaseEstimator):
         out[inside] = T @ self.params_ - self._moments([(lo, hi)])
         return out
 
-    def expected_count(self, window=None):
+    def expected_count(self, window: tuple[float, float] | None = None) -> tuple[float, float]:
         """Background count predicted in ``window`` from the sideband count and shape.
 
         The prediction is ``sideband_yield_ * I(window) / I(sidebands)``, with

@@ -1,10 +1,18 @@
 """Invertible feature transforms with log-Jacobians, so densities stay in original units."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skranode.utils._fitting import fit_all_or_nothing
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 __all__ = ["LogitScaler"]
 
@@ -74,7 +82,7 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
 
     @fit_all_or_nothing
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Learn the range of each feature.
 
         Parameters
@@ -132,7 +140,7 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             u = np.clip(u, inner, 1.0 - inner)
         return u
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Scale into (0, 1) and apply the logit.
 
         Parameters
@@ -150,7 +158,7 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         u = self._unit(X)
         return np.log(u) - np.log1p(-u)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Map logit values back to the original units.
 
         Parameters
@@ -167,7 +175,7 @@ class LogitScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         u = 0.5 * (1.0 + np.tanh(0.5 * X))  # the logistic function, stable for large |X|
         return self.lower_ + self.width_ * u
 
-    def log_abs_det_jacobian(self, X):
+    def log_abs_det_jacobian(self, X: ArrayLike) -> np.ndarray:
         """``log |det dy/dx|`` of :meth:`transform` at each event.
 
         The transform acts on each feature separately, so this is

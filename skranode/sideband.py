@@ -1,6 +1,9 @@
 """SidebandDensity: the background model p_B(x | m) p_B(m) learned in the sidebands."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
@@ -18,8 +21,16 @@ from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
     mass_units_hint,
+    named_events,
     split_features_and_mass,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+
+    from skranode.utils._typing import Seed
 
 __all__ = ["BACKGROUND_FLOW_RECIPE", "SidebandDensity", "default_background_flow"]
 
@@ -154,7 +165,9 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Learn p_B(x | m) and p_B(m) from the sideband events.
 
         Parameters
@@ -235,7 +248,9 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         check_is_fitted(self, "density_")
         return split_features_and_mass(self, X, m, reset=False, mass_column=self.mass_column)
 
-    def score_samples(self, X, m=None, *, joint=False):
+    def score_samples(
+        self, X: ArrayLike, m: ArrayLike | None = None, *, joint: bool = False
+    ) -> np.ndarray:
         """Background log density of each event, in the original feature units.
 
         Parameters
@@ -258,7 +273,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
             log_p = log_p + self.log_mass_density(mass)
         return log_p
 
-    def log_mass_density(self, m):
+    def log_mass_density(self, m: ArrayLike) -> np.ndarray:
         """``log p_B(m)`` from the sideband fit, normalised inside the signal region.
 
         Parameters
@@ -279,7 +294,9 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         m = check_mass(m, None)
         return self.mass_spectrum_.log_pdf(m, window=tuple(self.signal_region))
 
-    def score(self, X, m=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean ``log p_B(x | m)`` of the events (higher is better).
 
         Parameters
@@ -297,7 +314,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         """
         return weighted_mean(self.score_samples(X, m), sample_weight)
 
-    def transform_latent(self, X, m=None):
+    def transform_latent(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Map events to the latent space of the background flow ``density_``.
 
         Part of the background-model protocol (:mod:`skranode.background`):
@@ -325,7 +342,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
             )
         return self.density_.transform_latent(features, mass)
 
-    def sample(self, m, random_state=None):
+    def sample(self, m: ArrayLike, random_state: Seed = None) -> np.ndarray | pd.DataFrame:
         """Draw background events at the given masses.
 
         Parameters
@@ -337,13 +354,14 @@ class SidebandDensity(DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, ``n_features_in_``)
-            Events in the layout of ``X`` in :meth:`fit`.
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
+            Events in the layout of ``X`` in :meth:`fit`. A DataFrame with the columns of
+            ``feature_names_in_`` when fitted on a DataFrame.
         """
         check_is_fitted(self, "density_")
         mass = check_mass(m, None)
         features = self.density_.sample(mass, random_state=random_state)
-        return join_features_and_mass(features, mass, self.mass_column)
+        return named_events(self, join_features_and_mass(features, mass, self.mass_column))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -7,6 +7,10 @@
   its labels from it (signal region vs sidebands).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -21,6 +25,10 @@ from skranode.utils._validation import (
     check_numeric_frame,
     split_features_and_mass,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 __all__ = ["CWoLaClassifier", "IdealAD", "SupervisedClassifier"]
 
@@ -48,7 +56,7 @@ class _LabelledStage(ClassifierStage):
     _parameter_constraints = dict(ClassifierStage._stage_constraints)
 
     @fit_all_or_nothing
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train the ensemble on the labelled events.
 
         Parameters
@@ -304,7 +312,9 @@ class CWoLaClassifier(ClassifierStage):
         self.random_state = random_state
 
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Label the events by their mass and train the ensemble.
 
         Parameters

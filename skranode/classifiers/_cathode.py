@@ -1,6 +1,9 @@
 """CATHODEClassifier: data vs background samples in the signal region (and LaCATHODE)."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import expit, logit
@@ -22,6 +25,12 @@ from skranode.utils._validation import (
     mass_units_hint,
     split_features_and_mass,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+
+    from skranode.utils._typing import Seed
 
 __all__ = ["CATHODEClassifier"]
 
@@ -200,7 +209,9 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
 
     # ------------------------------------------------------------------ fitting
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Sample the background in the signal region and train the classifiers.
 
         Parameters
@@ -314,7 +325,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         u = np.clip((mass - lo) / (hi - lo), 1e-9, 1.0 - 1e-9)
         return logit(u)
 
-    def sample_masses(self, n_samples, random_state=None):
+    def sample_masses(self, n_samples: int, random_state: Seed = None) -> np.ndarray:
         """Draw masses from the kernel density estimate of the data masses.
 
         Parameters
@@ -348,7 +359,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         """Map events to the latent space of the background flow (its best epoch)."""
         return bkg_protocol.transform_latent(self.background_, features, mass)
 
-    def transform_latent(self, X, m=None):
+    def transform_latent(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Map events to the latent space of the background flow.
 
         Parameters

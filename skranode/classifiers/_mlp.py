@@ -1,6 +1,9 @@
 """TorchMLPClassifier: the published CATHODE classifier, a small torch MLP."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +18,10 @@ from skranode.training import batch_slices, train_model
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import check_event_weights, check_numeric_frame, resolve_device
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 __all__ = ["TorchMLPClassifier"]
 
@@ -144,7 +151,9 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @fit_all_or_nothing
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Train the network.
 
         Parameters
@@ -228,7 +237,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.history_ = history
         return self
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, averaged over the kept epochs.
 
         Parameters
@@ -254,7 +263,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 out[part] = probs.mean(dim=0).double().cpu().numpy()
         return out
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Most probable class of each event.
 
         Parameters

@@ -7,7 +7,10 @@ class weights on a labelled sample and their predicted probabilities are
 averaged. The estimators differ only in where that labelled sample comes from.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -20,6 +23,9 @@ from skranode.classifiers._mlp import TorchMLPClassifier
 from skranode.utils._scores import ProbaScoresMixin
 from skranode.utils._torch import draw_seed
 from skranode.utils._validation import check_numeric_frame, split_features_and_mass
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["make_base_classifier"]
 
@@ -173,7 +179,7 @@ class ClassifierStage(ProbaScoresMixin, ClassifierMixin, BaseEstimator):
         )
         return features
 
-    def predict_proba(self, X, m=None):
+    def predict_proba(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Class probabilities averaged over the ensemble.
 
         Parameters

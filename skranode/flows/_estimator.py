@@ -1,6 +1,9 @@
 """ConditionalFlowDensity: a scikit-learn density estimator for p(x | m)."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,9 +23,17 @@ from skranode.utils._validation import (
     check_mass,
     join_features_and_mass,
     mass_units_hint,
+    named_events,
     resolve_device,
     split_features_and_mass,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
+
+    from skranode.utils._typing import Seed
 
 __all__ = ["ConditionalFlowDensity"]
 
@@ -241,7 +252,9 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     @fit_all_or_nothing
-    def fit(self, X, m=None, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Fit the flow to events ``X`` at masses ``m``.
 
         Parameters
@@ -284,7 +297,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.mass_scale_ = float(_safe_scale(np.atleast_1d(mass.std()))[0])
         self.mass_range_ = (float(mass.min()), float(mass.max()))
 
-    def context(self, mass):
+    def context(self, mass) -> np.ndarray:
         """The flow's context: the standardised mass, shape ``(n_samples, 1)``.
 
         Parameters
@@ -382,8 +395,15 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     @fit_all_or_nothing
     def fit_flow(
-        self, features, mass, *, loss=None, extra=(), on_epoch_end=None, sample_weight=None
-    ):
+        self,
+        features: np.ndarray,
+        mass: np.ndarray,
+        *,
+        loss=None,
+        extra=(),
+        on_epoch_end=None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
         """Fit on validated arrays, optionally with a custom loss (the training hook).
 
         The preprocessing is fitted on all the events, then the module of
@@ -540,7 +560,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             )
         return log_p
 
-    def score_samples(self, X, m=None):
+    def score_samples(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Log density ``log p(x | m)`` of each event, in the original feature units.
 
         Parameters
@@ -557,7 +577,9 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         features, mass = self._check_input(X, m)
         return self._log_prob(features, mass)
 
-    def score(self, X, m=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean log-likelihood of the events (higher is better).
 
         Parameters
@@ -575,7 +597,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         """
         return weighted_mean(self.score_samples(X, m), sample_weight)
 
-    def sample(self, m, random_state=None):
+    def sample(self, m: ArrayLike, random_state: Seed = None) -> np.ndarray | pd.DataFrame:
         """Draw one event at each given mass.
 
         Because the density is the average of ``n_best`` flows, each event is
@@ -590,14 +612,15 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, ``n_features_in_``)
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             Sampled events in the layout of ``X`` in :meth:`fit` (with the mass
-            in ``mass_column`` when it is set).
+            in ``mass_column`` when it is set). A DataFrame with the columns of
+            ``feature_names_in_`` when fitted on a DataFrame.
         """
         check_is_fitted(self, "flows_")
         mass = check_mass(m, None)
         features = self._sample_features(mass, random_state)
-        return join_features_and_mass(features, mass, self.mass_column)
+        return named_events(self, join_features_and_mass(features, mass, self.mass_column))
 
     def _sample_features(self, mass, random_state):
         """Draws of the flow at the given masses, in the original feature units.
@@ -635,7 +658,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         features, _ = self.from_flow_space(y, self.context(mass))
         return features
 
-    def transform_latent(self, X, m=None):
+    def transform_latent(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Map events to the latent (standard normal) space of the best kept flow.
 
         The flow of the epoch with the lowest validation loss maps each event,

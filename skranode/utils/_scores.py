@@ -1,7 +1,14 @@
 """The scoring methods every probabilistic classifier of skranode derives from predict_proba."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.special import logit
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["PROBA_EPS", "ProbaScoresMixin"]
 
@@ -12,7 +19,7 @@ PROBA_EPS = 1e-12
 class ProbaScoresMixin:
     """``decision_function`` and ``predict`` from ``predict_proba(X, m=None)`` and ``classes_``."""
 
-    def decision_function(self, X, m=None):
+    def decision_function(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Anomaly score: the log-odds of the averaged probabilities.
 
         Parameters
@@ -33,7 +40,7 @@ class ProbaScoresMixin:
             return logit(proba[:, 1])
         return np.log(proba)
 
-    def predict(self, X, m=None):
+    def predict(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Most probable class of each event.
 
         Parameters

@@ -13,6 +13,7 @@ __all__ = [
     "check_numeric_frame",
     "check_unit_interval",
     "join_features_and_mass",
+    "named_events",
     "mass_units_hint",
     "resolve_device",
     "split_features_and_mass",
@@ -270,6 +271,21 @@ def join_features_and_mass(features, mass, mass_column):
         return features
     k = mass_column % (features.shape[1] + 1)
     return np.insert(features, k, mass, axis=1)
+
+
+def named_events(estimator, X):
+    """``X`` as a DataFrame with the columns ``estimator`` was fitted on, if any.
+
+    The one owner of what ``sample`` returns: the events in the layout of
+    ``X`` in ``fit``, a DataFrame with ``feature_names_in_`` as its columns
+    when the estimator was fitted on one, else the ndarray unchanged.
+    """
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or len(names) != X.shape[1]:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=list(names))
 
 
 def check_numeric_frame(X, name):
