@@ -447,7 +447,8 @@ def analyse_window(
     # 4. without the k-fold stage: w by cross-fitting in the signal region ----------
     prof = None if kfold is None else kfold.profile
     if kfold is None and ranode is not None:
-        template = ResidualANODE(background, w=cross_fit_start(ranode.w_), learn_w=True)
+        # one training per fold: the cross-fit averages its folds and repeats already
+        template = ResidualANODE(background, w=cross_fit_start(ranode.w_), learn_w=True, n_init=1)
         cross_fit = partial(
             w_cross_fit,
             template,

@@ -38,13 +38,12 @@ from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow
 from skranode.training import batch_slices, evaluate_in_batches
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
-from skranode.utils._math import weighted_mean
+from skranode.utils._math import log_mean_exp, weighted_mean
 from skranode.utils._torch import draw_seed, seeded
 from skranode.utils._validation import (
     check_event_weights,
     check_mass,
-    join_features_and_mass,
-    named_events,
+    sampled_events,
     split_features_and_mass,
 )
 
@@ -70,6 +69,9 @@ _FROZEN_W_FRACTION = 0.25
 
 # Events per batch of the pass over the events that updates a learned w (inference only).
 _EM_BATCH = 8192
+
+# Events per batch of the held-out likelihood that picks the best restart (inference only).
+_HELD_OUT_BATCH = 8192
 
 # Bounds of a learned w: the mixture needs 0 < w < 1; above 0.5 p_S is the
 # main component and the model is no longer a small-signal search.
@@ -509,7 +511,7 @@ class ANODE(_BackgroundRatioBase):
             raise ValueError("ANODE models p_data(x | m): pass the masses m at which to sample.")
         mass = self._sample_masses(n_samples, m)
         features = self.flow_.sample(mass, random_state=random_state)
-        return named_events(self, join_features_and_mass(features, mass, self.mass_column)), mass
+        return sampled_events(self, features, mass), mass
 
 
 # --------------------------------------------------------------------------- R-ANODE
@@ -591,6 +593,28 @@ def _mixture_nll(model, y, c, log_jac, log_pb, *_):
     log_w, log_1mw = model.log_weights()
     log_ps = model.log_prob(y, c) + log_jac
     return -torch.logaddexp(log_w + log_ps, log_1mw + log_pb)
+
+
+def _held_out_mixture_nll(members, validation, weighted):
+    """Mean ``-log p_data`` on the held-out events, the data density averaged over members.
+
+    ``validation`` is the tuple ``(y, c, log_jac, log_pb[, weight])`` of the
+    training hook; each kept member contributes its own ``w p_S + (1 - w) p_B``.
+    The criterion by which :class:`ResidualANODE` keeps the best of its restarts.
+    """
+    y, c, log_jac, log_pb = validation[:4]
+
+    def log_data(yb, cb, jb, pb):
+        per_member = [-_mixture_nll(member, yb, cb, jb, pb) for member in members]
+        return log_mean_exp(torch.stack(per_member))
+
+    with torch.inference_mode():
+        log_p = evaluate_in_batches(log_data, (y, c, log_jac, log_pb), _HELD_OUT_BATCH)
+    log_p = log_p.double().cpu().numpy()
+    if weighted:
+        weight = validation[4].double().cpu().numpy()
+        return float(-np.sum(weight * log_p) / np.sum(weight))
+    return float(-np.mean(log_p))
 
 
 class _SignalFlow(ConditionalFlowDensity):
@@ -738,7 +762,10 @@ class ResidualANODE(_BackgroundRatioBase):
     history_ : dict
         Training curves: ``train_loss`` and ``val_loss`` (mean negative mixture
         log-likelihood per epoch), ``best_epochs``, ``stopped_early`` and ``w``
-        (the weight during each epoch).
+        (the weight during each epoch) of the kept training; ``init_val_loss``
+        (the held-out mean negative log-likelihood of each restart, the
+        data density averaged over its kept epochs) and ``best_init`` (the index
+        of the kept one).
     n_features_in_ : int
         Number of columns of ``X`` seen in :meth:`fit`.
     feature_names_in_ : ndarray of str
@@ -784,6 +811,7 @@ class ResidualANODE(_BackgroundRatioBase):
         "joint": ["boolean"],
         "flow": [ConditionalFlowDensity, None],
         "mass_column": [numbers.Integral, None],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -797,6 +825,7 @@ class ResidualANODE(_BackgroundRatioBase):
         joint=False,
         flow=None,
         mass_column=None,
+        n_init=3,
         random_state=None,
         verbose=False,
     ):
@@ -806,6 +835,7 @@ class ResidualANODE(_BackgroundRatioBase):
         self.joint = joint
         self.flow = flow
         self.mass_column = mass_column
+        self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose
 
@@ -844,7 +874,35 @@ class ResidualANODE(_BackgroundRatioBase):
         bkg_protocol.check_support(self._check_background(), features, mass)
         # evaluated once; the training loop only reads it
         log_pb = self._background_log_density(features, mass, joint=self.joint)
-        flow = self._make_flow(_SignalFlow)
+        weight = check_event_weights(sample_weight, features.shape[0])
+        template = self._make_flow(_SignalFlow)
+        if self.n_init > 1 and not isinstance(template.random_state, numbers.Integral):
+            # one split for every restart, so that they are compared on the same events
+            template.set_params(random_state=draw_seed(template.random_state))
+        best = None
+        init_losses = []
+        for init in range(self.n_init):
+            flow, w_trace, validation = self._fit_signal_flow(
+                clone(template), features, mass, log_pb, weight, window, init
+            )
+            loss = _held_out_mixture_nll(flow.flows_, validation, weight is not None)
+            init_losses.append(loss)
+            if best is None or loss < init_losses[best[0]]:
+                best = (init, flow, w_trace)
+        best_init, flow, w_trace = best
+        self.flow_ = flow
+        self.mass_window_ = window
+        if self.learn_w:
+            self.w_ = float(np.mean([member.weight() for member in flow.flows_]))
+        else:
+            self.w_ = float(self.w)
+        self.history_ = dict(
+            flow.history_, w=w_trace, init_val_loss=init_losses, best_init=best_init
+        )
+        return self
+
+    def _fit_signal_flow(self, flow, features, mass, log_pb, weight, window, init):
+        """One training of the signal model (restart ``init``): (flow, w per epoch, held-out)."""
         # a learned w is held at its initial value while p_S first finds the excess
         n_frozen = _FROZEN_W_FRACTION * flow.max_epochs if self.learn_w else 0
         flow.configure(self.w, self.learn_w, window, n_frozen)
@@ -861,7 +919,6 @@ class ResidualANODE(_BackgroundRatioBase):
                 model.set_weight(_profiled_weight(model, validation))
             w_trace.append(model.weight())
 
-        weight = check_event_weights(sample_weight, features.shape[0])
         # the weights travel with the events as the last extra input, so that the
         # hook's held-out events carry theirs (the loss ignores that input)
         extra = (log_pb,) if weight is None else (log_pb, weight)
@@ -872,20 +929,14 @@ class ResidualANODE(_BackgroundRatioBase):
             extra=extra,
             on_epoch_end=on_epoch_end,
             sample_weight=weight,
+            init=init,
         )
         if self.learn_w:
             # the kept members may be snapshots of early epochs, whose w was still
             # near its start: each gets the w that its own p_S supports
             for member in flow.flows_:
                 member.set_weight(_profiled_weight(member, held_out[0]))
-        self.flow_ = flow
-        self.mass_window_ = window
-        if self.learn_w:
-            self.w_ = float(np.mean([member.weight() for member in flow.flows_]))
-        else:
-            self.w_ = float(self.w)
-        self.history_ = dict(flow.history_, w=w_trace)
-        return self
+        return flow, w_trace, held_out[0]
 
     def _mass_window(self, mass):
         region = getattr(self.background, "signal_region", None)
@@ -1021,4 +1072,4 @@ class ResidualANODE(_BackgroundRatioBase):
         else:
             mass = self._sample_masses(n_samples, m)
             features = self.flow_.sample(mass, random_state=random_state)
-        return named_events(self, join_features_and_mass(features, mass, self.mass_column)), mass
+        return sampled_events(self, features, mass), mass

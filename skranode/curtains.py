@@ -57,9 +57,8 @@ from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_event_weights,
     check_mass,
-    join_features_and_mass,
     mass_units_hint,
-    named_events,
+    sampled_events,
     split_features_and_mass,
 )
 
@@ -647,7 +646,7 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
         features = self._to_target(
             self.source_y_[pick].astype(np.float64), self.source_c_[pick], c2
         )
-        return named_events(self, join_features_and_mass(features, mass, self.mass_column))
+        return sampled_events(self, features, mass)
 
     def score_samples(
         self, X: ArrayLike, m: ArrayLike | None = None, *, joint: bool = False

@@ -457,7 +457,8 @@ def plot_mass_spectrum(
             observed_bins = counts[first : last + 1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 pulls = (observed_bins - expected) / np.sqrt(expected + expected_std**2)
-            pull_ax.stairs(np.nan_to_num(pulls), fit_edges, fill=True, color="grey", alpha=0.7)
+            pulls = np.where(np.isfinite(pulls), pulls, 0.0)  # an empty fit bin: no pull
+            pull_ax.stairs(pulls, fit_edges, fill=True, color="grey", alpha=0.7)
     predicted, predicted_std = fitted.expected_count(sr)
     # the signal-region convention of MassWindow: low <= m < high
     observed = int(MassWindow(*sr).in_signal_region(m).sum())
@@ -615,8 +616,8 @@ def plot_w_profile(
             ax.set_xlim(lo - pad, hi + pad)
     ax.set_xlabel("Signal fraction $w$")
     ax.set_ylabel(r"$-2\Delta\ln L$")
-    # between the branches of the parabola, above its minimum, is free space
-    ax.legend(fontsize="x-small", loc="upper center", frameon=True, framealpha=0.85)
+    # the free space depends on where the minimum sits in the zoomed range
+    ax.legend(fontsize="x-small", loc="best", frameon=True, framealpha=0.85)
     return _figure_of(ax)
 
 

@@ -661,8 +661,9 @@ def scan_window(
         batch = int(np.clip(train_sr.size // _MIN_STEPS_PER_EPOCH, 64, signal_flow.batch_size))
         signal_flow.set_params(batch_size=batch)
         if w_start is None:
+            # one training each (n_init=1): the fold's score averages its starts
             first = ResidualANODE(
-                background, w=W_START, learn_w=True, flow=signal_flow, random_state=seed
+                background, w=W_START, learn_w=True, flow=signal_flow, n_init=1, random_state=seed
             ).fit(features[train_sr], mass[train_sr])
             w_start = cross_fit_start(first.w_)
         for s, factor in enumerate(start_factors):
@@ -671,6 +672,7 @@ def scan_window(
                 w=min(factor * w_start, _MAX_START),
                 learn_w=True,
                 flow=signal_flow,
+                n_init=1,
                 random_state=seed + s,
             ).fit(features[train_sr], mass[train_sr])
             start_scores[s, test] = _window_score(ranode, features[test], mass[test], window)

@@ -19,9 +19,8 @@ from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
     check_event_weights,
     check_mass,
-    join_features_and_mass,
     mass_units_hint,
-    named_events,
+    sampled_events,
     split_features_and_mass,
 )
 
@@ -361,7 +360,7 @@ class SidebandDensity(DensityMixin, BaseEstimator):
         check_is_fitted(self, "density_")
         mass = check_mass(m, None)
         features = self.density_.sample(mass, random_state=random_state)
-        return named_events(self, join_features_and_mass(features, mass, self.mass_column))
+        return sampled_events(self, features, mass)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

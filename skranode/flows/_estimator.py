@@ -21,10 +21,9 @@ from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_event_weights,
     check_mass,
-    join_features_and_mass,
     mass_units_hint,
-    named_events,
     resolve_device,
+    sampled_events,
     split_features_and_mass,
 )
 
@@ -403,6 +402,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         extra=(),
         on_epoch_end=None,
         sample_weight: ArrayLike | None = None,
+        init: int = 0,
     ) -> Self:
         """Fit on validated arrays, optionally with a custom loss (the training hook).
 
@@ -432,14 +432,28 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             the held-out events' weights there passes them in ``extra`` too.
         sample_weight : array-like of shape (n_samples,), default=None
             Event weights of the loss (see :meth:`fit`).
+        init : int, default=0
+            Index of the restart: the training/validation split depends on
+            ``random_state`` only, the initialisation and the shuffles on
+            ``random_state`` and ``init``, so restarts with the same
+            ``random_state`` are compared on the same held-out events.
+            ``init=0`` is the training of :meth:`fit`.
 
         Returns
         -------
         self : ConditionalFlowDensity
         """
+        if isinstance(init, bool) or not isinstance(init, numbers.Integral) or init < 0:
+            raise ValueError(f"init must be a non-negative int, got {init!r}.")
         weight = check_event_weights(sample_weight, features.shape[0])
         self._fit_arrays(
-            features, mass, loss=loss, extra=extra, on_epoch_end=on_epoch_end, weight=weight
+            features,
+            mass,
+            loss=loss,
+            extra=extra,
+            on_epoch_end=on_epoch_end,
+            weight=weight,
+            init=int(init),
         )
         # fitted on arrays: the features are the columns, without names
         self.n_features_in_ = features.shape[1]
@@ -447,7 +461,9 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             del self.feature_names_in_
         return self
 
-    def _fit_arrays(self, features, mass, *, loss=None, extra=(), on_epoch_end=None, weight=None):
+    def _fit_arrays(
+        self, features, mass, *, loss=None, extra=(), on_epoch_end=None, weight=None, init=0
+    ):
         n = features.shape[0]
         if self.batch_norm and self.batch_size < 2:
             raise ValueError(
@@ -457,7 +473,8 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         train_idx, val_idx = self._split(n, rng)
-        seed = draw_seed(rng)
+        for _ in range(init + 1):
+            seed = draw_seed(rng)  # restart k: the (k+1)-th seed after the split
         train_weight = val_weight = None
         if weight is not None:
             for part, idx in (("training", train_idx), ("validation", val_idx)):
@@ -620,7 +637,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         check_is_fitted(self, "flows_")
         mass = check_mass(m, None)
         features = self._sample_features(mass, random_state)
-        return named_events(self, join_features_and_mass(features, mass, self.mass_column))
+        return sampled_events(self, features, mass)
 
     def _sample_features(self, mass, random_state):
         """Draws of the flow at the given masses, in the original feature units.

@@ -288,6 +288,15 @@ def named_events(estimator, X):
     return pd.DataFrame(X, columns=list(names))
 
 
+def sampled_events(estimator, features, mass):
+    """Sampled ``features`` in the layout of ``X`` in ``estimator.fit``, named as it was.
+
+    The mass goes back in as a column when the estimator reads it from one
+    (``mass_column``), then :func:`named_events` names the columns.
+    """
+    return named_events(estimator, join_features_and_mass(features, mass, estimator.mass_column))
+
+
 def check_numeric_frame(X, name):
     """Raise a ValueError naming the non-numeric columns of a DataFrame ``X``.
 
