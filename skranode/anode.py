@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
@@ -39,7 +40,7 @@ from skranode.mass_window import MassWindow
 from skranode.training import batch_slices, evaluate_in_batches
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._math import log_mean_exp, weighted_mean
-from skranode.utils._torch import draw_seed, seeded
+from skranode.utils._torch import draw_seed, seeded, torch_threads
 from skranode.utils._validation import (
     check_event_weights,
     check_mass,
@@ -617,6 +618,20 @@ def _held_out_mixture_nll(members, validation, weighted):
     return float(-np.mean(log_p))
 
 
+def _fit_restart(estimator, flow, features, mass, log_pb, weight, window, init, n_threads):
+    """Restart ``init`` of ``estimator``'s signal model (in a joblib worker when parallel).
+
+    Returns the fitted flow, its ``w`` per epoch and its held-out mean
+    negative log-likelihood (:func:`_held_out_mixture_nll`).
+    """
+    with torch_threads(n_threads):
+        flow, w_trace, validation = estimator._fit_signal_flow(
+            flow, features, mass, log_pb, weight, window, init
+        )
+        loss = _held_out_mixture_nll(flow.flows_, validation, weight is not None)
+    return flow, w_trace, loss
+
+
 class _SignalFlow(ConditionalFlowDensity):
     """ConditionalFlowDensity whose module is a :class:`_MixtureSignalModel`.
 
@@ -812,6 +827,7 @@ class ResidualANODE(_BackgroundRatioBase):
         "flow": [ConditionalFlowDensity, None],
         "mass_column": [numbers.Integral, None],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -826,6 +842,7 @@ class ResidualANODE(_BackgroundRatioBase):
         flow=None,
         mass_column=None,
         n_init=3,
+        n_jobs=None,
         random_state=None,
         verbose=False,
     ):
@@ -836,6 +853,7 @@ class ResidualANODE(_BackgroundRatioBase):
         self.flow = flow
         self.mass_column = mass_column
         self.n_init = n_init
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -879,17 +897,18 @@ class ResidualANODE(_BackgroundRatioBase):
         if self.n_init > 1 and not isinstance(template.random_state, numbers.Integral):
             # one split for every restart, so that they are compared on the same events
             template.set_params(random_state=draw_seed(template.random_state))
-        best = None
-        init_losses = []
-        for init in range(self.n_init):
-            flow, w_trace, validation = self._fit_signal_flow(
-                clone(template), features, mass, log_pb, weight, window, init
+        # restarts at once in worker processes, one torch thread each; in this
+        # process, with the caller's threads, when they run one after another
+        n_threads = None if self.n_init == 1 or effective_n_jobs(self.n_jobs) == 1 else 1
+        restarts = Parallel(n_jobs=self.n_jobs if self.n_init > 1 else 1, prefer="processes")(
+            delayed(_fit_restart)(
+                self, clone(template), features, mass, log_pb, weight, window, init, n_threads
             )
-            loss = _held_out_mixture_nll(flow.flows_, validation, weight is not None)
-            init_losses.append(loss)
-            if best is None or loss < init_losses[best[0]]:
-                best = (init, flow, w_trace)
-        best_init, flow, w_trace = best
+            for init in range(self.n_init)
+        )
+        init_losses = [loss for _, _, loss in restarts]
+        best_init = int(np.argmin(init_losses))
+        flow, w_trace, _ = restarts[best_init]
         self.flow_ = flow
         self.mass_window_ = window
         if self.learn_w:

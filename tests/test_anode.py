@@ -471,6 +471,22 @@ def test_a_restart_is_reproducible_and_n_init_is_validated():
             ResidualANODE(bkg, flow=TOY_FLOW, n_init=bad).fit(X, m)
 
 
+def test_restarts_in_parallel_processes_give_the_sequential_fit():
+    X, m, _ = toy(n=1500, s_over_b=0.03, seed=7)
+    params = dict(w=0.02, learn_w=True, flow=TOY_FLOW, n_init=3, random_state=2)
+    one = ResidualANODE(GaussianBackground().fit(), n_jobs=1, **params).fit(X, m)
+    two = ResidualANODE(GaussianBackground().fit(), n_jobs=2, **params).fit(X, m)
+    # each worker runs one torch thread; the main process may run more: float rounding only
+    np.testing.assert_allclose(
+        two.history_["init_val_loss"], one.history_["init_val_loss"], rtol=1e-6
+    )
+    assert two.history_["best_init"] == one.history_["best_init"]
+    np.testing.assert_allclose(two.w_, one.w_, rtol=1e-5)
+    np.testing.assert_allclose(
+        two.score_samples(X, m), one.score_samples(X, m), rtol=1e-4, atol=1e-5
+    )
+
+
 def test_fit_flow_init_zero_is_fit_and_other_inits_differ_only_in_the_start():
     rng = np.random.default_rng(0)
     m = rng.uniform(*SR, 1200)
