@@ -223,13 +223,17 @@ def plot_sic_curve(results, *, min_background=25, show_random=True, ax=None):
         eff = np.linspace(0.0, 1.0, 201)
         ax.plot(eff, np.sqrt(eff), linestyle="--", color="0.5", label="random score")
     ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(bottom=0.0)
+    # the curves rise towards small efficiencies and fall to (1, 1): headroom above
+    # their maximum leaves the upper right free for the legend ("best" found no
+    # free space among several curves)
+    heights = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    top = max((h[np.isfinite(h)].max() for h in heights if np.isfinite(h).any()), default=1.0)
+    ax.set_ylim(0.0, top * (1.25 + 0.06 * len(entries)))
     ax.set_xlabel(r"Signal efficiency $\epsilon_S$")
     ax.set_ylabel(r"SIC $= \epsilon_S / \sqrt{\epsilon_B}$")
-    # where the curves are depends on the scores: matplotlib finds the free space
     ax.legend(
         title=f"cuts keeping $\\geq$ {min_background:g} background events",
-        loc="best",
+        loc="upper right",
         fontsize="small",
         title_fontsize="small",
     )
@@ -291,11 +295,16 @@ def plot_roc(results, *, rejection=False, min_background=25, ax=None):
         ax.plot(eff, 1.0 / eff, linestyle="--", color="0.5", label="random score")
         ax.set_yscale("log")
         ax.set_xlim(0.0, 1.0)
+        # headroom above the highest rejection (in decades) for the legend upper
+        # right: lower left, the random-score curve runs through it
+        heights = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+        top = max((h[np.isfinite(h)].max() for h in heights if np.isfinite(h).any()), default=10.0)
+        ax.set_ylim(top=max(top, 10.0) ** (1.3 + 0.05 * len(entries)))
         ax.set_xlabel(r"Signal efficiency $\epsilon_S$")
         ax.set_ylabel(r"Background rejection $1 / \epsilon_B$")
         ax.legend(
             title=f"cuts keeping $\\geq$ {min_background:g} background events",
-            loc="lower left",
+            loc="upper right",
             fontsize="small",
             title_fontsize="small",
         )

@@ -79,6 +79,30 @@ def test_sic_curve_lines_are_the_computed_sic(scores):
     assert len(texts) == 3 and not any(t.startswith("_") for t in texts)
 
 
+@pytest.mark.parametrize("n_curves", [1, 4])
+@pytest.mark.parametrize("kind", ["sic", "rejection"])
+def test_sic_and_rejection_legends_cover_no_curve(rng, n_curves, kind):
+    """As in the main job: several curves peaking at small efficiency, the legend clear."""
+    y = np.r_[np.ones(600), np.zeros(30000)]
+    results = {
+        f"method {k} with a long name": (y, rng.normal(loc=(1.5 + 0.5 * k) * y))
+        for k in range(n_curves)
+    }
+    if kind == "sic":
+        fig = plot_sic_curve(results)
+    else:
+        fig = plot_roc(results, rejection=True)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    for line in ax.get_lines():
+        xy = np.c_[line.get_xdata(), line.get_ydata()]
+        xy = ax.transData.transform(xy[np.isfinite(xy).all(axis=1)])
+        inside = (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1)
+        inside &= (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)
+        assert not inside.any(), line.get_label()
+
+
 def test_sic_curve_min_background_changes_the_curve(scores):
     y, good, _ = scores
     loose = plot_sic_curve({"s": (y, good)}, min_background=1, show_random=False).axes[0]
