@@ -131,17 +131,6 @@ _KFOLD_W_KEYS = (
 _N_TOYS = 1000
 
 
-def _method_jobs(n_jobs, device):
-    """Processes for a method's independent trainings: ``n_jobs``, else every core on CPU."""
-    import os
-
-    from skranode.utils._validation import resolve_device
-
-    if n_jobs is not None:
-        return n_jobs
-    return 1 if resolve_device(device).type == "cuda" else os.cpu_count() or 1
-
-
 def _kfold_with_validation(features, mass, window, *, n_sr, preset, w_start, device, n_jobs, seed):
     """The k-fold stage of the signal region and its validation windows, in parallel.
 
@@ -381,7 +370,6 @@ def analyse_window(
         feature_names=feats,
         X_all=data[feats] if has_sidebands else None,
         m_all=m if has_sidebands else None,
-        n_jobs=_method_jobs(n_jobs, device),
     )
     models = {}
     ranode = None

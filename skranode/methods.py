@@ -62,9 +62,6 @@ class MethodInputs:
         Every event of the analysis (signal region and sidebands), for the
         methods that learn from the sidebands themselves (CURTAINs); None when
         the data has no sidebands.
-    n_jobs : int
-        Processes a method may use for independent trainings (R-ANODE's
-        restarts); 1 where the caller already runs fits in parallel.
     """
 
     X_sr: Any
@@ -78,7 +75,6 @@ class MethodInputs:
     feature_names: list = field(default_factory=list)
     X_all: Any = None
     m_all: Any = None
-    n_jobs: int = 1
 
 
 @dataclass(frozen=True)
@@ -176,9 +172,7 @@ def _fit_ranode(inputs):
     from skranode.anode import ResidualANODE
     from skranode.inference import W_START
 
-    est = ResidualANODE(
-        inputs.background, w=W_START, learn_w=True, n_jobs=inputs.n_jobs, random_state=inputs.seed
-    )
+    est = ResidualANODE(inputs.background, w=W_START, learn_w=True, random_state=inputs.seed)
     return est.fit(inputs.X_sr, inputs.m_sr)
 
 
