@@ -69,6 +69,71 @@ def _bumphunter(mjj, mass_range, seed):
     }
 
 
+def _other_efficiencies(res, mass, efficiencies, seed):
+    """The bump hunt of the same scores at other cut efficiencies, with its own LEE.
+
+    What ``scan_spectrum(efficiency=...)`` gives from the same trainings (nothing
+    trained depends on the cut): every analysed window's local significance with
+    the background-template spread, and the global one from the scan's
+    correlated pseudo-experiments, the correlation bootstrapped anew for the cut.
+    """
+    from types import SimpleNamespace
+
+    from scipy.stats import norm
+
+    from skranode.mass_window import MassWindow
+    from skranode.scan import (
+        _bootstrap_significances,
+        _bump_fit,
+        _global_p_value,
+        _score_cut,
+        _template_spread,
+        _with_spread,
+    )
+
+    analysed = sorted(res.details)
+    out = {}
+    for eff in efficiencies:
+        z, fake, order = [], [], []
+        for k in analysed:
+            scores = res.details[k].scores
+            window = MassWindow(*res.windows[k]["signal_region"], *res.windows[k]["sideband"])
+            index = np.flatnonzero(window.in_range(mass))
+            sr = window.in_signal_region(mass[index])
+            threshold, selected, _ = _score_cut(scores, sr, eff)
+            detail = res.details[k]
+            width = res.windows[k]["bump_hunt"]["signal_width"]
+            try:
+                bump = _bump_fit(mass[index][selected], window, width)
+                z_k = float(bump.significance)
+                if detail.templates is not None:
+                    spread = _template_spread(
+                        scores, mass[index], sr, detail.templates, threshold, window, width
+                    )
+                    z_k = _with_spread(z_k, bump.n_signal, spread)
+                z.append(z_k)
+            except ValueError:
+                z.append(float("nan"))
+            cut = {"threshold": threshold, "signal_width": width}
+            fake.append(SimpleNamespace(scores=scores, summary={"bump_hunt": cut}))
+            order.append((index, window))
+        z = np.nan_to_num(np.array(z), nan=-10.0)
+        rng = np.random.default_rng(seed)
+        boot = _bootstrap_significances(mass, order, fake, 100, rng)
+        ok = np.all(np.isfinite(boot), axis=1)
+        corr = np.corrcoef(boot[ok], rowvar=False)
+        corr = np.where(np.isfinite(corr), corr, 0.0)
+        np.fill_diagonal(corr, 1.0)
+        p, _ = _global_p_value(z, corr, 200_000, rng)
+        out[str(eff)] = {
+            "local_significance": [round(float(v), 3) for v in z],
+            "best_window": analysed[int(np.argmax(z))],
+            "global_significance": 0.0 if p >= 0.5 else round(float(norm.isf(max(p, 1e-300))), 3),
+            "global_p_value": float(p),
+        }
+    return out
+
+
 def run_one(seed, args):
     from skranode.datasets import FEATURE_NAMES, make_lhco_like
     from skranode.scan import scan_spectrum, sliding_windows
@@ -86,7 +151,8 @@ def run_one(seed, args):
     res = scan_spectrum(
         df[list(FEATURE_NAMES)], df["mjj"].to_numpy(), windows=windows, preset=args.preset,
         n_folds=args.n_folds, efficiency=args.efficiency, labels=df["label"].to_numpy(),
-        n_jobs=args.n_jobs, random_state=seed,
+        n_init=args.n_init, n_jobs=args.n_jobs, validate=not args.no_validation,
+        random_state=seed,
     )
     out = {
         "mode": args.mode, "seed": seed, "n_background": args.n_background,
@@ -99,10 +165,18 @@ def run_one(seed, args):
                 "signal_region", "n_sr_events", "n_signal_true", "s_over_sqrt_b_true",
                 "w_hat", "w_interval_95", "w_upper_limit_95", "significance_likelihood_ratio",
                 "local_significance", "local_p_value", "seconds", "notes", "skipped",
+                "w_start", "w_learned_folds",
             )}
+            | {"n_signal_selected_true": (w.get("bump_hunt") or {}).get("n_signal_selected_true")}
             for w in res.windows
         ],
+        "n_init": args.n_init,
+        "significance_trusted": res.significance_trusted,
     }
+    if args.other_efficiencies and res.details:
+        out["other_efficiencies"] = _other_efficiencies(
+            res, df["mjj"].to_numpy(), args.other_efficiencies, seed
+        )
     if res.best_window is not None and n_signal:
         lo, hi = res.windows[res.best_window]["signal_region"]
         out["best_contains_truth"] = bool(lo <= args.signal_mass < hi)
@@ -269,6 +343,12 @@ def main():
     parser.add_argument("--preset", default="default")
     parser.add_argument("--n-folds", type=int, default=None)
     parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--n-init", type=int, default=None,
+                        help="restarts of each window's first fit (default: the preset's)")
+    parser.add_argument("--no-validation", action="store_true",
+                        help="skip the validation windows (the global significance is the same)")
+    parser.add_argument("--other-efficiencies", type=float, nargs="+", default=[],
+                        help="also log the bump hunt of the same scores at these cuts")
     parser.add_argument("--n-jobs-list", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--bumphunter", action="store_true")
     parser.add_argument("--dask", action="store_true",

@@ -119,6 +119,10 @@ _MAX_START = 0.5
 #: of 10-30 s per fold (``benchmarks/bench_scan.py --mode closure``).
 #: ``n_ensemble`` is the number of classifiers of the extra methods
 #: (``methods=``, e.g. CURTAINs' CATHODE), as in the main job's presets.
+#: ``start_n_init`` is the number of restarts of the truth-free first fit
+#: that sets the fold models' start (``ResidualANODE(n_init=...)``, as the
+#: main job's model): one training can lose a small signal for good, and
+#: then every fold starts at the floor.
 SCAN_PRESETS = {
     "default": dict(
         n_folds=3,
@@ -132,6 +136,7 @@ SCAN_PRESETS = {
         ),
         signal_flow=dict(max_epochs=12, n_best=4, max_samples_per_epoch=50_000),
         n_ensemble=3,
+        start_n_init=3,
     ),
     "fast": dict(
         n_folds=2,
@@ -145,6 +150,7 @@ SCAN_PRESETS = {
         ),
         signal_flow=dict(max_epochs=6, n_best=2, max_samples_per_epoch=50_000),
         n_ensemble=1,
+        start_n_init=1,
     ),
 }
 
@@ -429,6 +435,23 @@ def _score_cut(scores, sr, efficiency):
     return threshold, selected, tied
 
 
+def _template_spread(scores, mass, sr, templates, threshold, window, signal_width):
+    """Standard deviation of the bump hunt's signal yield over the background templates.
+
+    The same cut and fit with each template's score (a row of ``templates``)
+    for the signal-region events; the sideband events keep ``scores``, from
+    their own fold's background, the only one that did not see them.
+    """
+    n_template = []
+    for row in templates:
+        alt = scores.copy()
+        alt[sr] = row
+        n_template.append(
+            _bump_fit(mass[alt >= threshold], window, signal_width, uncertainty=False).n_signal
+        )
+    return float(np.std(n_template, ddof=1))
+
+
 def _bump_fit(selected_masses, window, signal_width, uncertainty=True):
     """The bump hunt of a window: the dijet function plus a peak at its centre."""
     from skranode.mass_spectrum import fit_resonance
@@ -493,6 +516,7 @@ def scan_window(
     min_sideband=500,
     labels=None,
     w_start=None,
+    n_init=None,
     start_factors=(1.0, 2.0),
     n_toys=0,
     methods=(),
@@ -534,6 +558,11 @@ def scan_window(
         events and starts every fold at half its ``w_``
         (:func:`~skranode.inference.cross_fit_start`, the main job's rule): fold
         models started far below the truth give a ``w_hat`` about half of it.
+    n_init : int or None, default=None
+        Restarts of that first fit (``ResidualANODE(n_init=...)``: the one
+        with the best held-out likelihood sets the start); None takes the
+        preset's ``start_n_init`` (3 for ``'default'``, 1 for ``'fast'``).
+        Unused with a given ``w_start``.
     start_factors : tuple of float, default=(1.0, 2.0)
         Each fold trains one signal model from each ``factor * w_start``
         (capped at 0.5); their average density is the fold's signal model,
@@ -608,6 +637,9 @@ def scan_window(
         raise ValueError(f"n_toys must be a non-negative integer; got {n_toys!r}.")
     extra = _extra_methods(methods)
     k = cfg["n_folds"] if n_folds is None else int(n_folds)
+    n_init = cfg["start_n_init"] if n_init is None else n_init
+    if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
+        raise ValueError(f"n_init must be a positive integer or None; got {n_init!r}.")
     features = np.asarray(features, dtype=np.float64)
     mass = np.asarray(mass, dtype=np.float64)
     inside = window.in_range(mass)
@@ -661,12 +693,17 @@ def scan_window(
         batch = int(np.clip(train_sr.size // _MIN_STEPS_PER_EPOCH, 64, signal_flow.batch_size))
         signal_flow.set_params(batch_size=batch)
         if w_start is None:
-            # one training each (n_init=1): the fold's score averages its starts
             first = ResidualANODE(
-                background, w=W_START, learn_w=True, flow=signal_flow, n_init=1, random_state=seed
+                background,
+                w=W_START,
+                learn_w=True,
+                flow=signal_flow,
+                n_init=int(n_init),
+                random_state=seed,
             ).fit(features[train_sr], mass[train_sr])
             w_start = cross_fit_start(first.w_)
         for s, factor in enumerate(start_factors):
+            # one training each (n_init=1): the fold's score averages its starts
             ranode = ResidualANODE(
                 background,
                 w=min(factor * w_start, _MAX_START),
@@ -791,14 +828,9 @@ def scan_window(
         # the background-model part: the same cut and fit with each template's
         # score for the signal-region events (the sideband events keep their own
         # fold's, the only background that did not see them)
-        n_template = []
-        for row in log_pb:
-            alt = scores.copy()
-            alt[sr_index] = log_ps - row
-            n_template.append(
-                _bump_fit(mass[alt >= threshold], window, signal_width, uncertainty=False).n_signal
-            )
-        n_signal_std_background = float(np.std(n_template, ddof=1))
+        n_signal_std_background = _template_spread(
+            scores, mass, sr, templates, threshold, window, signal_width
+        )
         z_local = _with_spread(z_statistical, bump.n_signal, n_signal_std_background)
     toys = _toy_null(bump, z_local, window, signal_width, n_signal_std_background, n_toys, seeds)
     method_results = {
@@ -1013,7 +1045,7 @@ def _check_events(X, m):
 
 
 #: Bumped when a cached window's content changes meaning (old caches are not reused).
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 
 
 def _fingerprint(*arrays, config):
@@ -1259,6 +1291,7 @@ def scan_spectrum(
     n_bootstrap=100,
     n_pseudo=200_000,
     methods=(),
+    n_init=None,
     n_jobs=None,
     threads_per_job=1,
     device="cpu",
@@ -1303,6 +1336,9 @@ def scan_spectrum(
         ``("CURTAINs",)``): each window's ``methods[name]`` holds their local
         significance. The global significance and the validation windows
         are R-ANODE's.
+    n_init : int or None, default=None
+        Restarts of each window's truth-free first fit, which sets the start
+        of its fold models (:func:`scan_window`); None takes the preset's.
     n_jobs : int or None, default=None
         Windows analysed in parallel (joblib; ``joblib.parallel_config``
         selects the backend, for example a dask cluster).
@@ -1367,6 +1403,7 @@ def scan_spectrum(
         min_signal_region=int(min_signal_region),
         min_sideband=int(min_sideband),
         methods=tuple(methods),
+        n_init=n_init,
         device=device,
     )
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=len(windows) + 1)

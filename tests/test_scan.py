@@ -264,6 +264,41 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     assert set(checks["notes"]) <= set(summary["notes"])
 
 
+def test_first_fit_restarts_set_the_fold_start(small_spectrum, monkeypatch):
+    """scan_window(n_init=k): the truth-free first fit trains k restarts and keeps
+    the best held-out one, whose w_ sets the start of every fold model (one
+    training each)."""
+    from skranode.anode import ResidualANODE
+    from skranode.inference import cross_fit_start
+
+    X, m = small_spectrum
+    fitted = []
+    fit_ranode = ResidualANODE.fit
+
+    def spy_ranode(self, A, mass=None):
+        out = fit_ranode(self, A, mass)
+        fitted.append(self)
+        return out
+
+    monkeypatch.setattr(ResidualANODE, "fit", spy_ranode)
+    window = MassWindow(3.3, 3.7, 3.0, 4.0)
+    res = scan_window(
+        X, m, window, preset="fast", n_folds=2, n_init=2, min_sideband=100, random_state=0
+    )
+    assert res.summary["skipped"] is None
+    first, folds = fitted[0], fitted[1:]
+    assert first.n_init == 2 and len(first.history_["init_val_loss"]) == 2
+    kept = first.history_["best_init"]
+    assert first.history_["init_val_loss"][kept] == min(first.history_["init_val_loss"])
+    start = cross_fit_start(first.w_)
+    assert res.summary["w_start"] == pytest.approx(start, abs=1e-6)  # rounded to 6 digits
+    # two folds x two starts (1x and 2x the start), one training each
+    assert len(folds) == 4 and all(f.n_init == 1 for f in folds)
+    assert sorted({f.w for f in folds}) == pytest.approx(sorted({start, 2 * start}))
+    with pytest.raises(ValueError, match="n_init must be a positive integer"):
+        scan_window(X, m, window, preset="fast", n_init=0)
+
+
 def test_registered_methods_run_on_the_same_folds_and_find_a_planted_signal(monkeypatch):
     """scan_window(methods=("CURTAINs",)): each fold's CURTAINs and classifier never
     saw the events they score, and the method's bump hunt finds a planted signal."""
