@@ -60,8 +60,9 @@ from _common import environment
 from skranode import ANODE, ConditionalFlowDensity, ResidualANODE
 from skranode.anode import default_data_flow
 from skranode.datasets import FEATURE_NAMES, inject_signal, lhco_sr_path, load_lhco_sr
-from skranode.inference import MAX_EVENT_GAIN, _HeldOutMixture, w_cross_fit
+from skranode.inference import w_cross_fit
 from skranode.metrics import max_sic
+from skranode.stats import MAX_EVENT_GAIN, mixture_profile
 
 FEATURES = list(FEATURE_NAMES)
 PUBLISHED = {
@@ -251,7 +252,8 @@ def main():
             gain = np.logaddexp(np.log1p(-prof.w_hat), np.log(prof.w_hat) + prof.log_ratio)
             keep = gain <= MAX_EVENT_GAIN
             if not keep.all():
-                w_hat, ll_max, (_, (lo, hi)) = _HeldOutMixture(prof.log_ratio[keep]).summary(0.5)
+                kept = mixture_profile(prof.log_ratio[keep], w_max=0.5)
+                w_hat, ll_max, (lo, hi) = kept.w_hat, kept.delta_loglik_max, kept.interval_95
                 print(
                     f"{'  without ' + str(int((~keep).sum())) + ' event(s) > 20 nats':<28s} "
                     f"{100 * s_over_b:6.2f}%  w-hat / true {w_hat / w_true:.2f}, 95 % "

@@ -46,7 +46,7 @@ from skranode import ConditionalFlowDensity, ResidualANODE, SidebandDensity
 from skranode.bump_hunt import enhanced_bump_hunt
 from skranode.datasets import FEATURE_NAMES, make_lhco_like, signal_region_mask
 from skranode.inference import w_profile
-from skranode.plotting import plot_mass_spectrum
+from skranode.plotting import plot_mass_spectrum, plot_profile
 
 torch.set_num_threads(1)  # small flows train fastest on one thread
 
@@ -107,7 +107,7 @@ print(f"68 % interval [{profile.interval_68[0]:.4f}, {profile.interval_68[1]:.4f
 print(f"95 % interval [{profile.interval_95[0]:.4f}, {profile.interval_95[1]:.4f}]")
 print(f"significance of w > 0: {profile.significance:.1f} sigma ({profile.n_eval} events)")
 print("contains the true w (95 %):", profile.covers(w_true))
-fig = profile.plot(w_true=w_true)
+fig = plot_profile(profile, w_true=w_true)
 fig.axes[0].set_title("GBI profile of the signal fraction, signal injected")
 
 # %%
@@ -145,7 +145,7 @@ print(
     f"no signal: 95 % interval [{null_profile.interval_95[0]:.4f}, "
     f"{null_profile.interval_95[1]:.4f}], significance {null_profile.significance:.1f} sigma"
 )
-fig = null_profile.plot(w_true=0.0)
+fig = plot_profile(null_profile, w_true=0.0)
 fig.axes[0].set_title("GBI profile of the signal fraction, no signal")
 
 # %%
@@ -184,7 +184,7 @@ for X, m, truth, label in (
         f"[{cross.interval_95[0]:.4f}, {cross.interval_95[1]:.4f}], "
         f"significance {cross.significance:.1f} sigma ({cross.n_eval} events)"
     )
-fig = cross_fits["with signal"].plot(w_true=w_true)
+fig = plot_profile(cross_fits["with signal"], w_true=w_true)
 fig.axes[0].set_title("Cross-fitted likelihood of the signal fraction, signal injected")
 
 # %%

@@ -674,7 +674,7 @@ def _write_plots(analysis, data, reference, test, out, seed):
     figs = {}
     titles = {}
     if analysis.profile is not None:
-        figs["w_profile.png"] = analysis.profile.plot(w_true=w_true)
+        figs["w_profile.png"] = plotting.plot_profile(analysis.profile, w_true=w_true)
         if analysis.profile.w_std_background is not None:
             titles["w_profile.png"] = (
                 "Held-out likelihood of w (k-fold R-ANODE): curve statistical only,\n"

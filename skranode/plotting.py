@@ -34,11 +34,13 @@ from sklearn.utils.validation import check_is_fitted
 from skranode.mass_spectrum import bump_hunt_significance
 from skranode.mass_window import MassWindow, check_interval
 from skranode.metrics import check_binary_scores, check_min_background, sic_curve
+from skranode.stats import DROP_68, DROP_95
 
 __all__ = [
     "plot_feature_comparison",
     "plot_local_p_values",
     "plot_mass_spectrum",
+    "plot_profile",
     "plot_roc",
     "plot_scan_windows",
     "plot_sic_curve",
@@ -631,6 +633,60 @@ def plot_w_profile(
 
 
 # ------------------------------------------------------------------ feature histograms
+
+
+def plot_profile(profile, ax=None, *, w_true=None, level="both", xscale="linear", zoom=True):
+    """Draw the likelihood of ``w`` of a :class:`~skranode.stats.WProfile`.
+
+    ``-2 Delta ln L`` with :func:`plot_w_profile`, its maximum, its intervals
+    and their thresholds.
+
+    Parameters
+    ----------
+    profile : WProfile
+        From :func:`~skranode.stats.mixture_profile`,
+        :func:`~skranode.inference.w_profile` or
+        :func:`~skranode.inference.w_cross_fit`.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None draws on a new figure.
+    w_true : float, default=None
+        True ``w``, drawn when given.
+    level : {68, 95, 'both'}, default='both'
+        Which interval to shade (and the matching threshold line);
+        'both' shades the 95 % interval and, darker, the 68 % one.
+    xscale : {'linear', 'log'}, default='linear'
+        With 'log' the ``w = 0`` point is left out.
+    zoom : bool, default=True
+        Zoom on the minimum: ``-2 Delta ln L`` up to three times the 95 %
+        threshold, and the ``w`` range where the curve lies below that
+        (a far ``w = 0`` point would otherwise flatten the minimum).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    if level not in (68, 95, "both"):
+        raise ValueError(f"level must be 68, 95 or 'both'; got {level!r}.")
+    keep = profile.w_grid > 0 if xscale == "log" else np.ones(profile.w_grid.size, bool)
+    if level == "both":
+        interval = {"95 %": profile.interval_95, "68 %": profile.interval_68}
+        threshold = (2.0 * DROP_68, 2.0 * DROP_95)
+    else:
+        interval = profile.interval_68 if level == 68 else profile.interval_95
+        threshold = 2.0 * (DROP_68 if level == 68 else DROP_95)
+    return plot_w_profile(
+        profile.w_grid[keep],
+        profile.delta_loglik[keep],
+        w_hat=profile.w_hat,
+        interval=interval,
+        w_true=w_true,
+        threshold=threshold,
+        xscale=xscale,
+        ymax=6.0 * DROP_95 if zoom else None,
+        ax=ax,
+    )
+
+
 def _as_2d(X, name):
     columns = getattr(X, "columns", None)
     try:

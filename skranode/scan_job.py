@@ -243,7 +243,7 @@ def _write_plots(scan, data, out, truth_mass, feats):
         ),
     }
     best = scan.details[scan.best_window]
-    figs["best_window_w_likelihood.png"] = best.profile.plot()
+    figs["best_window_w_likelihood.png"] = plotting.plot_profile(best.profile)
     lo, hi = scan.windows[scan.best_window]["signal_region"]
     in_sr = (data["mjj"] >= lo) & (data["mjj"] < hi)
     if "label" in data and (data["label"][in_sr] == 1).any():

@@ -18,12 +18,12 @@ from skranode.datasets import (
 from skranode.inference import (
     DROP_68,
     DROP_95,
-    _HeldOutMixture,
     enhanced_bump_hunt,
     profile_intervals,
     w_cross_fit,
     w_profile,
 )
+from skranode.stats._profile import _HeldOutMixture
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)
@@ -125,7 +125,9 @@ def test_w_profile_finds_a_planted_signal():
     assert prof.covers(w_true, 95)
     assert prof.significance > 3
     assert len(prof.estimators) == GRID.size
-    fig = prof.plot(w_true=w_true)
+    from skranode.plotting import plot_profile
+
+    fig = plot_profile(prof, w_true=w_true)
     assert fig is not None
 
 
