@@ -32,7 +32,7 @@ from skranode.analysis import ANALYSIS_PRESETS
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
 from skranode.demo import DEMO_PRESETS
 from skranode.mass_window import MassWindow
-from skranode.scan import scan_window, validation_tasks
+from skranode.scan import WindowOptions, scan_window, validation_tasks
 
 
 def main():
@@ -71,14 +71,14 @@ def main():
         features,
         mass,
         window,
+        WindowOptions(preset=kfold_preset),
         n_signal_region=n_sr,
-        preset=kfold_preset,
         random_state=args.seed,
     )
     val = []
     for name, (task, _) in named.items():
         start = time.perf_counter()
-        scan_window(task.features, task.mass, task.window, **task.kwargs)
+        task.run()
         val.append(time.perf_counter() - start)
         print(f"  {'validation window ' + name:<46s} {val[-1]:7.1f} s", flush=True)
     print(

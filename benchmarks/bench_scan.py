@@ -77,59 +77,39 @@ def _other_efficiencies(res, mass, efficiencies, seed):
     the background-template spread, and the global one from the scan's
     correlated pseudo-experiments, the correlation bootstrapped anew for the cut.
     """
-    from types import SimpleNamespace
-
-    from scipy.stats import norm
-
     from skranode.mass_window import MassWindow
-    from skranode.scan import (
-        _bootstrap_significances,
-        _bump_fit,
-        _global_p_value,
-        _score_cut,
-        _template_spread,
-        _with_spread,
-    )
+    from skranode.stats import bootstrap_significances, global_significance, window_bump_hunt
 
     analysed = sorted(res.details)
     out = {}
     for eff in efficiencies:
-        z, fake, order = [], [], []
+        z, selections = [], []
         for k in analysed:
             scores = res.details[k].scores
             window = MassWindow(*res.windows[k]["signal_region"], *res.windows[k]["sideband"])
             index = np.flatnonzero(window.in_range(mass))
             sr = window.in_signal_region(mass[index])
-            threshold, selected, _ = _score_cut(scores, sr, eff)
-            detail = res.details[k]
             width = res.windows[k]["bump_hunt"]["signal_width"]
             try:
-                bump = _bump_fit(mass[index][selected], window, width)
-                z_k = float(bump.significance)
-                if detail.templates is not None:
-                    spread = _template_spread(
-                        scores, mass[index], sr, detail.templates, threshold, window, width
-                    )
-                    z_k = _with_spread(z_k, bump.n_signal, spread)
-                z.append(z_k)
+                bump = window_bump_hunt(
+                    scores, mass[index], sr, window, efficiency=eff, signal_width=width,
+                    templates=res.details[k].templates,
+                )
+                z.append(bump.significance)
+                selected = bump.cut.selected
             except ValueError:
                 z.append(float("nan"))
-            cut = {"threshold": threshold, "signal_width": width}
-            fake.append(SimpleNamespace(scores=scores, summary={"bump_hunt": cut}))
-            order.append((index, window))
+                selected = scores >= np.quantile(scores[~sr], 1.0 - eff, method="higher")
+            selections.append((index[selected], window, width))
         z = np.nan_to_num(np.array(z), nan=-10.0)
         rng = np.random.default_rng(seed)
-        boot = _bootstrap_significances(mass, order, fake, 100, rng)
-        ok = np.all(np.isfinite(boot), axis=1)
-        corr = np.corrcoef(boot[ok], rowvar=False)
-        corr = np.where(np.isfinite(corr), corr, 0.0)
-        np.fill_diagonal(corr, 1.0)
-        p, _ = _global_p_value(z, corr, 200_000, rng)
+        boot = bootstrap_significances(mass, selections, 100, rng)
+        glob = global_significance(z, boot, n_pseudo=200_000, rng=rng)
         out[str(eff)] = {
             "local_significance": [round(float(v), 3) for v in z],
             "best_window": analysed[int(np.argmax(z))],
-            "global_significance": 0.0 if p >= 0.5 else round(float(norm.isf(max(p, 1e-300))), 3),
-            "global_p_value": float(p),
+            "global_significance": round(glob.significance, 3),
+            "global_p_value": glob.p_value,
         }
     return out
 

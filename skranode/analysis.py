@@ -41,19 +41,31 @@ from the registry of :mod:`skranode.methods`.
 """
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import norm
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_predict
 
-from skranode.closure import format_validation
+from skranode.anode import ResidualANODE
+from skranode.closure import format_validation, outside_observed_range
 from skranode.datasets import FEATURE_NAMES
+from skranode.flows import ConditionalFlowDensity
+from skranode.inference import W_START, cross_fit_start, w_cross_fit
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.methods import DEFAULT_METHODS, MethodInputs, get_method
-from skranode.sideband import BACKGROUND_FLOW_RECIPE
-from skranode.utils._output import staged_outputs
+from skranode.metrics import max_sic
+from skranode.scan import WindowOptions, WindowTask, run_validated, validation_tasks
+from skranode.sideband import BACKGROUND_FLOW_RECIPE, SidebandDensity
+from skranode.stats import profile_notes
+from skranode.utils._output import round_value, staged_outputs
+from skranode.utils._validation import resolve_device
 
 __all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis"]
 
@@ -136,37 +148,293 @@ def _kfold_with_validation(features, mass, window, *, n_sr, preset, w_start, dev
 
     Each validation window (:func:`~skranode.scan.validation_tasks`) is the
     same procedure (:func:`~skranode.scan.scan_window`) in a pseudo-signal
-    region next to the signal region, on its own events.
+    region next to the signal region, on its own events; one parallel call
+    (:func:`~skranode.scan.run_validated`) runs them with the signal region.
     """
-    import os
-
-    from skranode.scan import WindowTask, run_windows, validation_tasks
-    from skranode.utils._validation import resolve_device
-
-    common = dict(preset=preset, device=device)
+    options = WindowOptions(preset=preset, device=device, n_toys=_N_TOYS)
     named = validation_tasks(
-        features,
-        mass,
-        window,
-        n_signal_region=n_sr,
-        **dict(common, random_state=seed),
+        features, mass, window, options, n_signal_region=n_sr, random_state=seed
     )
-    sr_kwargs = dict(common, w_start=w_start, n_toys=_N_TOYS, random_state=seed)
-    tasks = [WindowTask(features, mass, window, sr_kwargs)]
-    tasks += [task for task, _ in named.values()]
+    task = WindowTask(features, mass, window, options, random_state=seed, w_start=w_start)
     on_gpu = resolve_device(device).type == "cuda"
     if n_jobs is None:
-        n_jobs = 1 if on_gpu else min(len(tasks), os.cpu_count() or 1)
-    results = list(run_windows(tasks, n_jobs=n_jobs, threads_per_job=1))
-    validation = {
-        name: (task.window, fraction, res.summary)
-        for (name, (task, fraction)), res in zip(named.items(), results[1:], strict=True)
-    }
-    return results[0], validation
+        n_jobs = 1 if on_gpu else min(1 + len(named), os.cpu_count() or 1)
+    (result,), verdict = run_validated([task], named, n_jobs=n_jobs, threads_per_job=1)
+    return result, verdict
+
+
+#: The feature columns of the main job's event tables.
+_FEATS = list(FEATURE_NAMES)
 
 
 def _labels(df):
     return df["label"].to_numpy() if "label" in df else None
+
+
+@dataclass
+class _Run:
+    """One run of :func:`analyse_window`: its inputs, and what its stages add up."""
+
+    data: object
+    window: MassWindow
+    cfg: dict
+    reference: object
+    labelled: object
+    seed: int
+    device: str
+    n_jobs: int | None
+    verbose: bool
+    stages: _Stages
+    res: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def check_events(self, background):
+        """The signal region holds data and the background can be learned; sets the masks."""
+        lo, hi = self.window.bounds
+        self.m = self.data["mjj"].to_numpy()
+        self.in_sr = self.window.in_signal_region(self.m)
+        if not self.in_sr.any():
+            raise ValueError(
+                f"No data event has {lo} <= mjj < {hi} TeV (data mjj range "
+                f"{self.m.min():.3f} to {self.m.max():.3f}); choose the signal region inside it."
+            )
+        self.has_sidebands = bool((~self.in_sr).sum() >= 1000)
+        if background is None and not self.has_sidebands and self.reference is None:
+            raise ValueError(
+                f"The data has {int((~self.in_sr).sum())} events outside the signal region "
+                f"({lo}, {hi}): too few sidebands to learn the background. Give a true "
+                "background sample (reference=..., or --reference PATH) or a fitted "
+                "background model (background=...)."
+            )
+
+    def describe_signal_region(self):
+        """The signal-region events, and the truth where the data has labels."""
+        self.sr = self.data[self.in_sr]
+        self.X_sr, self.m_sr = self.sr[_FEATS], self.sr["mjj"].to_numpy()
+        self.res["n_sr_events"] = len(self.sr)
+        y_sr = _labels(self.sr)
+        if y_sr is not None:
+            n_sig = int(y_sr.sum())
+            self.res.update(
+                n_sr_signal=n_sig,
+                w_true=round(n_sig / len(self.sr), 5),
+                s_over_sqrt_b=round(n_sig / np.sqrt(max(len(self.sr) - n_sig, 1)), 2),
+            )
+
+
+def _fit_sideband_background(run):
+    cfg, window, data = run.cfg, run.window, run.data
+
+    def fit_background():
+        flow = ConditionalFlowDensity(
+            **cfg["sideband_flow"], device=run.device, verbose=run.verbose
+        )
+        density = SidebandDensity(window.bounds, density=flow, random_state=run.seed)
+        return density.fit(data[_FEATS], run.m)
+
+    background = run.stages.run("background model in the sidebands", fit_background)
+    expected, expected_std = background.mass_spectrum_.expected_count(window.bounds)
+    run.res.update(
+        n_sideband=background.n_sideband_,
+        sr_count_predicted=[round(float(expected), 1), round(float(expected_std), 1)],
+        sr_count_observed=len(run.sr),
+    )
+    sidebands = window.in_sidebands(run.m)
+    draws = background.sample(run.m_sr, random_state=run.seed)
+    outside = outside_observed_range(data[_FEATS].to_numpy()[sidebands], draws, _FEATS)
+    run.res["background_draws_outside_range"] = outside["fraction"]
+    if outside["note"]:
+        run.notes.append(outside["note"])
+    return background
+
+
+def _fit_reference_background(run):
+    def fit_reference():
+        flow = ConditionalFlowDensity(
+            **run.cfg["reference_flow"],
+            device=run.device,
+            verbose=run.verbose,
+            random_state=run.seed,
+        )
+        return flow.fit(run.reference[_FEATS], run.reference["mjj"].to_numpy())
+
+    background = run.stages.run("background flow on the true background sample", fit_reference)
+    run.skipped["sidebands"] = (
+        "no sidebands in the data: the background flow is trained on the given true "
+        "background sample (idealized), there is no mass-spectrum fit or SR count "
+        "prediction, and no check of generated vs true background"
+    )
+    return background
+
+
+def _background_auc(run, background):
+    """Classifier AUC of background-model draws against the true signal-region background."""
+    true_bkg = run.reference[_FEATS].to_numpy()
+    generated = background.sample(run.reference["mjj"].to_numpy(), random_state=run.seed)
+    Z = np.r_[true_bkg, generated]
+    y = np.r_[np.ones(len(true_bkg)), np.zeros(len(generated))]
+    clf = HistGradientBoostingClassifier(random_state=run.seed)
+    proba = cross_val_predict(clf, Z, y, cv=3, method="predict_proba")[:, 1]
+    return float(roc_auc_score(y, proba)), generated
+
+
+def _background_stage(run, background):
+    """Step 1: the background model (fitted here or given) and its check in the SR."""
+    if background is None and run.has_sidebands:
+        background = _fit_sideband_background(run)
+    elif background is None:
+        background = _fit_reference_background(run)
+    else:
+        run.skipped["background fit"] = "a fitted background model was given"
+    generated = None
+    if run.reference is not None and "sidebands" not in run.skipped:
+        auc, generated = run.stages.run(
+            "checking the background model in the SR", partial(_background_auc, run, background)
+        )
+        run.res["auc_true_vs_generated_background"] = round(auc, 4)
+    return background, generated
+
+
+def _methods_stage(run, chosen, background):
+    """Step 2: the methods of the registry; the first R-ANODE model's learned w."""
+    inputs = MethodInputs(
+        X_sr=run.X_sr,
+        m_sr=run.m_sr,
+        background=background,
+        window=run.window,
+        reference=run.reference,
+        labelled=run.labelled,
+        seed=run.seed,
+        n_ensemble=run.cfg["n_ensemble"],
+        feature_names=_FEATS,
+        X_all=run.data[_FEATS] if run.has_sidebands else None,
+        m_all=run.m if run.has_sidebands else None,
+    )
+    models, ranode = {}, None
+    for method in chosen:
+        reason = method.missing(inputs)
+        if reason is not None:
+            run.skipped[method.name] = reason
+            continue
+        models[method.name] = run.stages.run(
+            method.stage or method.name, partial(method.fit, inputs)
+        )
+        if ranode is None and isinstance(models[method.name], ResidualANODE):
+            ranode = models[method.name]
+            run.res["w_learned"] = round(float(ranode.w_), 5)
+    return models, ranode
+
+
+def _kfold_stage(run, ranode):
+    """Step 3: the k-fold stage and its validation windows; None if it was skipped."""
+    lo, hi = run.window.bounds
+    side = run.window.width
+    kfold_window = MassWindow(lo, hi, max(lo - side, float(run.m.min())), hi + side)
+    w_start = cross_fit_start(ranode.w_) if ranode is not None else W_START
+    kfold, verdict = run.stages.run(
+        "k-fold scores: local significance (bump hunt) and w; validation windows",
+        partial(
+            _kfold_with_validation,
+            run.data[_FEATS].to_numpy(),
+            run.m,
+            kfold_window,
+            n_sr=int(run.in_sr.sum()),
+            preset=run.cfg["kfold_preset"],
+            w_start=w_start,
+            device=run.device,
+            n_jobs=run.n_jobs,
+            seed=run.seed,
+        ),
+    )
+    summary, res = kfold.summary, run.res
+    checks = summary.get("sideband_checks", {})
+    res["sideband_checks"] = {k: v for k, v in checks.items() if k != "notes"}
+    run.notes += checks.get("notes", [])
+    res["validation_windows"] = verdict["windows"]
+    res["validation_passed"] = verdict["passed"]
+    res["significance_trusted"] = verdict["trusted"]
+    run.notes += verdict["notes"]
+    run.skipped.update(verdict["skipped"])
+    if summary["skipped"]:
+        run.skipped["local significance"] = summary["skipped"]
+        return None
+    res.update(
+        significance=summary["local_significance"],
+        p_value=float(norm.sf(summary["local_significance"])),
+        significance_bump_hunt_statistical=summary["local_significance_statistical"],
+        significance_toys=summary.get("local_significance_toys"),
+        p_value_toys=summary.get("local_p_value_toys"),
+        toys=summary.get("toys"),
+        bump_hunt=dict(summary["bump_hunt"], fit_range=list(kfold_window.sideband)),
+    )
+    res.update({key: summary[key] for key in _KFOLD_W_KEYS})
+    res["n_signal_upper_limit_95"] = round(summary["w_upper_limit_95"] * len(run.sr), 1)
+    return kfold
+
+
+def _cross_fit_stage(run, background, ranode):
+    """Step 4, without the k-fold stage: w by cross-fitting in the signal region."""
+    # one training per fold: the cross-fit averages its folds and repeats already
+    template = ResidualANODE(background, w=cross_fit_start(ranode.w_), learn_w=True, n_init=1)
+    cross_fit = partial(
+        w_cross_fit,
+        template,
+        run.X_sr,
+        run.m_sr,
+        cv=run.cfg["w_folds"],
+        n_repeats=run.cfg["w_repeats"],
+        n_jobs=run.n_jobs,
+        random_state=run.seed,
+    )
+    prof = run.stages.run("signal fraction by cross-fitting (held-out likelihood)", cross_fit)
+    run.res.update(
+        w_hat=round_value(prof.w_hat),
+        w_interval_68=round_value(prof.interval_68),
+        w_interval_95=round_value(prof.interval_95),
+        w_upper_limit_95=round_value(prof.upper_limit_95),
+        n_signal_upper_limit_95=round(prof.upper_limit_95 * len(run.sr), 1),
+        significance_likelihood_ratio=round_value(prof.significance),
+    )
+    run.skipped["background-model uncertainty"] = (
+        "no k-fold stage (no sidebands): w is cross-fitted in the signal region and its "
+        "interval, upper limit and likelihood-ratio significance are statistical only"
+    )
+    return prof
+
+
+def _closing_notes(run, prof, preset):
+    res, notes = run.res, run.notes
+    if prof is not None:
+        notes += [f"w likelihood: {note}" for note in profile_notes(prof)]
+    if res.get("significance_likelihood_ratio", 0) > 3 and (res.get("significance") or 0) < 2:
+        notes.append(
+            f"the likelihood-ratio significance ({res['significance_likelihood_ratio']} "
+            "sigma) assumes the learned background density is exact; the bump hunt, "
+            "which does not, finds no comparable excess: read the large value as "
+            "background mismodelling"
+        )
+    if preset == "fast":
+        notes.append(
+            "preset 'fast' is for smoke runs: its small background models are not "
+            "calibrated (benchmarks/bench_calibration.py measured, on an earlier version, "
+            "its bump hunt above 2 sigma in 3 of 22 background-only runs and its w-hat "
+            "1.4 times the truth); "
+            "quote numbers of the default preset"
+        )
+    res["notes"] = notes
+
+
+def _test_scores(run, models, test):
+    """Step 5: every method's scores on the test set, and its max SIC."""
+    if test is None:
+        run.skipped["max SIC"] = "no labelled test set"
+        return {}
+    X_test, y_test, m_test = test[_FEATS], test["label"].to_numpy(), test["mjj"].to_numpy()
+    scores = {name: get_method(name).score(model, X_test, m_test) for name, model in models.items()}
+    run.res["n_test"] = [int((y_test == 0).sum()), int(y_test.sum())]
+    run.res["max_sic"] = {k: round(float(max_sic(y_test, v)), 2) for k, v in scores.items()}
+    return scores
 
 
 @dataclass
@@ -253,264 +521,46 @@ def analyse_window(
     -------
     result : AnalysisResult
     """
-    from skranode.anode import ResidualANODE
-    from skranode.flows import ConditionalFlowDensity
-    from skranode.inference import cross_fit_start, w_cross_fit
-    from skranode.metrics import max_sic
-    from skranode.sideband import SidebandDensity
-
     if preset not in ANALYSIS_PRESETS:
         raise ValueError(f"preset must be one of {sorted(ANALYSIS_PRESETS)}; got {preset!r}.")
-    cfg = ANALYSIS_PRESETS[preset]
-    window = MassWindow.from_params(signal_region)
-    lo, hi = window.bounds
-    chosen = [get_method(name) for name in methods]
-    feats = list(FEATURE_NAMES)
-    m = data["mjj"].to_numpy()
-    in_sr = window.in_signal_region(m)
-    if not in_sr.any():
-        raise ValueError(
-            f"No data event has {lo} <= mjj < {hi} TeV (data mjj range "
-            f"{m.min():.3f} to {m.max():.3f}); choose the signal region inside it."
-        )
-    has_sidebands = bool((~in_sr).sum() >= 1000)
-    if background is None and not has_sidebands and reference is None:
-        raise ValueError(
-            f"The data has {int((~in_sr).sum())} events outside the signal region "
-            f"({lo}, {hi}): too few sidebands to learn the background. Give a true "
-            "background sample (reference=..., or --reference PATH) or a fitted "
-            "background model (background=...)."
-        )
-    stages = _Stages(verbose)
-    skipped = {}
-    notes = []
-    res = {"signal_region": [lo, hi], "preset": preset, "seed": seed}
-
-    sr = data[in_sr]
-    X_sr, m_sr = sr[feats], sr["mjj"].to_numpy()
-    res["n_sr_events"] = len(sr)
-    y_sr = _labels(sr)
-    if y_sr is not None:
-        n_sig_sr = int(y_sr.sum())
-        res.update(
-            n_sr_signal=n_sig_sr,
-            w_true=round(n_sig_sr / len(sr), 5),
-            s_over_sqrt_b=round(n_sig_sr / np.sqrt(max(len(sr) - n_sig_sr, 1)), 2),
-        )
-
-    # 1. background model -------------------------------------------------------
-    if background is None and has_sidebands:
-
-        def fit_background():
-            flow = ConditionalFlowDensity(**cfg["sideband_flow"], device=device, verbose=verbose)
-            density = SidebandDensity(window.bounds, density=flow, random_state=seed)
-            return density.fit(data[feats], m)
-
-        background = stages.run("background model in the sidebands", fit_background)
-        expected, expected_std = background.mass_spectrum_.expected_count(window.bounds)
-        res.update(
-            n_sideband=background.n_sideband_,
-            sr_count_predicted=[round(float(expected), 1), round(float(expected_std), 1)],
-            sr_count_observed=len(sr),
-        )
-        from skranode.closure import outside_observed_range
-
-        sidebands = window.in_sidebands(m)
-        draws = background.sample(m_sr, random_state=seed)
-        outside = outside_observed_range(data[feats].to_numpy()[sidebands], draws, feats)
-        res["background_draws_outside_range"] = outside["fraction"]
-        if outside["note"]:
-            notes.append(outside["note"])
-    elif background is None:
-
-        def fit_reference():
-            flow = ConditionalFlowDensity(
-                **cfg["reference_flow"], device=device, verbose=verbose, random_state=seed
-            )
-            return flow.fit(reference[feats], reference["mjj"].to_numpy())
-
-        background = stages.run("background flow on the true background sample", fit_reference)
-        skipped["sidebands"] = (
-            "no sidebands in the data: the background flow is trained on the given true "
-            "background sample (idealized), there is no mass-spectrum fit or SR count "
-            "prediction, and no check of generated vs true background"
-        )
-    else:
-        skipped["background fit"] = "a fitted background model was given"
-
-    generated = None
-    if reference is not None and "sidebands" not in skipped:
-
-        def background_auc():
-            from sklearn.ensemble import HistGradientBoostingClassifier
-            from sklearn.metrics import roc_auc_score
-            from sklearn.model_selection import cross_val_predict
-
-            true_bkg = reference[feats].to_numpy()
-            generated = background.sample(reference["mjj"].to_numpy(), random_state=seed)
-            Z = np.r_[true_bkg, generated]
-            y = np.r_[np.ones(len(true_bkg)), np.zeros(len(generated))]
-            clf = HistGradientBoostingClassifier(random_state=seed)
-            proba = cross_val_predict(clf, Z, y, cv=3, method="predict_proba")[:, 1]
-            return float(roc_auc_score(y, proba)), generated
-
-        auc, generated = stages.run("checking the background model in the SR", background_auc)
-        res["auc_true_vs_generated_background"] = round(auc, 4)
-
-    # 2. the methods, and the signal fraction after the R-ANODE fit -------------------
-    inputs = MethodInputs(
-        X_sr=X_sr,
-        m_sr=m_sr,
-        background=background,
-        window=window,
+    run = _Run(
+        data=data,
+        window=MassWindow.from_params(signal_region),
+        cfg=ANALYSIS_PRESETS[preset],
         reference=reference,
         labelled=labelled,
         seed=seed,
-        n_ensemble=cfg["n_ensemble"],
-        feature_names=feats,
-        X_all=data[feats] if has_sidebands else None,
-        m_all=m if has_sidebands else None,
+        device=device,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        stages=_Stages(verbose),
     )
-    models = {}
-    ranode = None
-    for method in chosen:
-        reason = method.missing(inputs)
-        if reason is not None:
-            skipped[method.name] = reason
-            continue
-        models[method.name] = stages.run(method.stage or method.name, partial(method.fit, inputs))
-        if ranode is None and isinstance(models[method.name], ResidualANODE):
-            ranode = models[method.name]
-            res["w_learned"] = round(float(ranode.w_), 5)
-
-    # 3. the k-fold stage: the local significance (bump hunt) and the w numbers -----
-    kfold = None
-    if has_sidebands and "sidebands" not in skipped:
-        from scipy.stats import norm
-
-        from skranode.closure import summarize_validation
-        from skranode.inference import W_START
-
-        side = window.width
-        kfold_window = MassWindow(lo, hi, max(lo - side, float(m.min())), hi + side)
-        w_start = cross_fit_start(ranode.w_) if ranode is not None else W_START
-
-        def kfold_stage():
-            return _kfold_with_validation(
-                data[feats].to_numpy(),
-                m,
-                kfold_window,
-                n_sr=int(in_sr.sum()),
-                preset=cfg["kfold_preset"],
-                w_start=w_start,
-                device=device,
-                n_jobs=n_jobs,
-                seed=seed,
-            )
-
-        kfold, validation = stages.run(
-            "k-fold scores: local significance (bump hunt) and w; validation windows",
-            kfold_stage,
-        )
-        summary = kfold.summary
-        res["sideband_checks"] = {
-            k: v for k, v in summary.get("sideband_checks", {}).items() if k != "notes"
-        }
-        notes += summary.get("sideband_checks", {}).get("notes", [])
-        verdict = summarize_validation(validation)
-        res["validation_windows"] = verdict["windows"]
-        res["validation_passed"] = verdict["passed"]
-        res["significance_trusted"] = verdict["trusted"]
-        notes += verdict["notes"]
-        skipped.update(verdict["skipped"])
-        if summary["skipped"]:
-            skipped["local significance"] = summary["skipped"]
-            kfold = None
-        else:
-            res.update(
-                significance=summary["local_significance"],
-                p_value=float(norm.sf(summary["local_significance"])),
-                significance_bump_hunt_statistical=summary["local_significance_statistical"],
-                significance_toys=summary.get("local_significance_toys"),
-                p_value_toys=summary.get("local_p_value_toys"),
-                toys=summary.get("toys"),
-                bump_hunt=dict(summary["bump_hunt"], fit_range=list(kfold_window.sideband)),
-            )
-            res.update({key: summary[key] for key in _KFOLD_W_KEYS})
-            res["n_signal_upper_limit_95"] = round(summary["w_upper_limit_95"] * len(sr), 1)
-    else:
-        skipped["local significance"] = (
+    chosen = [get_method(name) for name in methods]
+    run.check_events(background)
+    run.res.update(signal_region=list(run.window.bounds), preset=preset, seed=seed)
+    run.describe_signal_region()
+    background, generated = _background_stage(run, background)
+    models, ranode = _methods_stage(run, chosen, background)
+    kfold = (
+        _kfold_stage(run, ranode) if run.has_sidebands and "sidebands" not in run.skipped else None
+    )
+    if kfold is None and "local significance" not in run.skipped:
+        run.skipped["local significance"] = (
             "no sidebands: the bump hunt needs the mass spectrum around the signal region; "
             "only the statistical-only likelihood-ratio significance is given"
         )
-
-    # 4. without the k-fold stage: w by cross-fitting in the signal region ----------
     prof = None if kfold is None else kfold.profile
     if kfold is None and ranode is not None:
-        # one training per fold: the cross-fit averages its folds and repeats already
-        template = ResidualANODE(background, w=cross_fit_start(ranode.w_), learn_w=True, n_init=1)
-        cross_fit = partial(
-            w_cross_fit,
-            template,
-            X_sr,
-            m_sr,
-            cv=cfg["w_folds"],
-            n_repeats=cfg["w_repeats"],
-            n_jobs=n_jobs,
-            random_state=seed,
-        )
-        prof = stages.run("signal fraction by cross-fitting (held-out likelihood)", cross_fit)
-        res.update(
-            w_hat=_round(prof.w_hat),
-            w_interval_68=_round(prof.interval_68),
-            w_interval_95=_round(prof.interval_95),
-            w_upper_limit_95=_round(prof.upper_limit_95),
-            n_signal_upper_limit_95=round(prof.upper_limit_95 * len(sr), 1),
-            significance_likelihood_ratio=_round(prof.significance),
-        )
-        skipped["background-model uncertainty"] = (
-            "no k-fold stage (no sidebands): w is cross-fitted in the signal region and its "
-            "interval, upper limit and likelihood-ratio significance are statistical only"
-        )
+        prof = _cross_fit_stage(run, background, ranode)
     elif ranode is None:
-        skipped["signal fraction"] = "no R-ANODE method among the methods run"
-    if prof is not None:
-        from skranode.inference import profile_notes
-
-        notes += [f"w likelihood: {note}" for note in profile_notes(prof)]
-    if "significance_likelihood_ratio" in res and res["significance_likelihood_ratio"] > 3:
-        if res.get("significance") is None or res["significance"] < 2:
-            notes.append(
-                f"the likelihood-ratio significance ({res['significance_likelihood_ratio']} "
-                "sigma) assumes the learned background density is exact; the bump hunt, "
-                "which does not, finds no comparable excess: read the large value as "
-                "background mismodelling"
-            )
-    if preset == "fast":
-        notes.append(
-            "preset 'fast' is for smoke runs: its small background models are not "
-            "calibrated (benchmarks/bench_calibration.py measured, on an earlier version, "
-            "its bump hunt above 2 sigma in 3 of 22 background-only runs and its w-hat "
-            "1.4 times the truth); "
-            "quote numbers of the default preset"
-        )
-    res["notes"] = notes
-
-    scores = {}
-    if test is not None:
-        X_test, y_test = test[feats], test["label"].to_numpy()
-        m_test = test["mjj"].to_numpy()
-        for name, model in models.items():
-            scores[name] = get_method(name).score(model, X_test, m_test)
-        res["n_test"] = [int((y_test == 0).sum()), int(y_test.sum())]
-        res["max_sic"] = {k: round(float(max_sic(y_test, s)), 2) for k, s in scores.items()}
-    else:
-        skipped["max SIC"] = "no labelled test set"
-    res["stage_seconds"] = stages.seconds
-    res["skipped"] = skipped
+        run.skipped["signal fraction"] = "no R-ANODE method among the methods run"
+    _closing_notes(run, prof, preset)
+    scores = _test_scores(run, models, test)
+    run.res["stage_seconds"] = run.stages.seconds
+    run.res["skipped"] = run.skipped
     return AnalysisResult(
-        results=res,
-        window=window,
+        results=run.res,
+        window=run.window,
         background=background,
         models=models,
         scores=scores,
@@ -721,14 +771,6 @@ def _write_plots(analysis, data, reference, test, out, seed):
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
     return sorted(figs)
-
-
-def _round(value, digits=5):
-    if value is None:
-        return None
-    if np.ndim(value):
-        return [round(float(v), digits) for v in value]
-    return round(float(value), digits)
 
 
 def _print_table(res, out):

@@ -232,7 +232,6 @@ significance_statistical : tuple, float or None
         return bool(low <= w <= high)
 
 
-
 class _HeldOutMixture:
     """``LL(w) - LL(0) = sum_i log(1 + w (r_i - 1))`` for fixed ratios ``r_i = p_S / p_B``.
 

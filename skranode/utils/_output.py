@@ -2,12 +2,15 @@
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["staged_outputs"]
+import numpy as np
+
+__all__ = ["round_value", "staged_outputs"]
 
 _STAGING_PREFIX = ".incoming-"
 
@@ -69,3 +72,18 @@ def _publish(staging, out):
         if name != "results.json":
             os.replace(staging / name, out / name)
     os.replace(staging / "results.json", out / "results.json")
+
+
+def round_value(value, digits=5):
+    """``value`` rounded to ``digits`` for a report (element-wise for sequences).
+
+    The one rounding of skranode's results: done where a result becomes a
+    report (``results.json``, a table), never where it is computed; None,
+    infinities and NaN are kept as they are.
+    """
+    if value is None:
+        return None
+    if np.ndim(value):
+        return [round_value(v, digits) for v in value]
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else value

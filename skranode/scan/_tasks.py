@@ -1,0 +1,168 @@
+"""Windows as tasks: run in parallel workers, each with its result cached on disk.
+
+A :class:`WindowTask` is one window's events, its :class:`WindowOptions`, its
+seed and, optionally, where its result is cached (:func:`cache_key` names
+it). :func:`run_windows` analyses tasks in joblib workers; a task whose cached
+result is complete is read back instead (an interrupted scan resumes where
+it stopped).
+"""
+
+import dataclasses
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+
+from skranode.mass_window import MassWindow
+from skranode.scan._kfold import WindowResult, analyse_kfold_window
+from skranode.scan._options import WindowOptions
+from skranode.stats import mixture_profile, with_background_spread
+
+__all__ = ["WindowTask", "cache_key", "run_windows"]
+
+#: Bumped when a cached window's content changes meaning (old caches are not reused).
+_CACHE_VERSION = 7
+
+
+@dataclass
+class WindowTask:
+    """One window to analyse, in a worker of :func:`run_windows`.
+
+    Attributes
+    ----------
+    features : ndarray of shape (n_events, n_features)
+        The events of the window and its sidebands.
+    mass : ndarray of shape (n_events,)
+        Their masses in TeV.
+    window : MassWindow
+        The signal region and its sidebands.
+    options : WindowOptions
+        How the window is analysed.
+    random_state : int, default=0
+        Seed of the window's folds and models.
+    w_start : float or None, default=None
+        Start of the fold models' ``w`` (None: truth-free).
+    labels : ndarray of shape (n_events,) or None, default=None
+        Truth, only to report it.
+    cache : str or None, default=None
+        Path stem of the window's cached result (``.json`` and ``.npz``): read
+        when complete, written when the window is analysed.
+    """
+
+    features: np.ndarray = field(repr=False)
+    mass: np.ndarray = field(repr=False)
+    window: MassWindow
+    options: WindowOptions
+    random_state: int = 0
+    w_start: float | None = None
+    labels: np.ndarray = field(default=None, repr=False)
+    cache: str = None
+
+    def run(self):
+        """Analyse the window here (:func:`~skranode.scan.scan_window`)."""
+        return analyse_kfold_window(
+            self.features,
+            self.mass,
+            self.window,
+            self.options,
+            w_start=self.w_start,
+            labels=self.labels,
+            random_state=self.random_state,
+        )
+
+
+def cache_key(task, **extra):
+    """A digest of everything that decides a task's result: events, window, options, seed."""
+    config = dict(
+        dataclasses.asdict(task.options),
+        version=_CACHE_VERSION,
+        window=[*task.window.bounds, *task.window.sideband],
+        seed=int(task.random_state),
+        w_start=task.w_start,
+        **extra,
+    )
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode())
+    for a in (task.features, task.mass):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _read_cache(path, w_max):
+    summary = json.loads(path.with_suffix(".json").read_text())
+    if summary.get("skipped"):
+        return WindowResult(summary)
+    arrays = np.load(path.with_suffix(".npz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        profile = mixture_profile(arrays["log_ratio"], w_max=w_max)
+        if "templates" in arrays.files:
+            profile = with_background_spread(
+                profile,
+                arrays["templates"],
+                spurious=summary.get("w_hat_sideband") or 0.0,
+                signal_model=summary.get("w_std_signal_model") or 0.0,
+            )
+    summary["cached"] = True
+    return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
+
+
+def _write_cache(path, result):
+    if result.scores is not None:
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            scores=result.scores,
+            log_ratio=result.profile.log_ratio,
+            signal_samples=result.signal_samples,
+            **({"templates": result.templates} if result.templates is not None else {}),
+        )
+        tmp.replace(path.with_suffix(".npz"))
+    # the summary last: a window counts as done only once both files are complete
+    tmp = path.with_name(path.name + ".tmp.json")
+    tmp.write_text(json.dumps(result.summary))
+    tmp.replace(path.with_suffix(".json"))
+
+
+def _run_task(task, threads):
+    """One window in a worker: set its torch threads, reuse or write its cache."""
+    path = None if task.cache is None else Path(task.cache)
+    if path is not None and path.with_suffix(".json").exists():
+        return _read_cache(path, task.options.w_max)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result = task.run()
+    result.backgrounds = []  # the fitted flows stay in the worker
+    if path is not None:
+        _write_cache(path, result)
+    return result
+
+
+def run_windows(tasks, *, n_jobs=None, threads_per_job=1):
+    """Analyse windows in parallel, each in its own worker (joblib).
+
+    Parameters
+    ----------
+    tasks : list of WindowTask
+        The windows.
+    n_jobs : int or None, default=None
+        Workers (joblib; ``joblib.parallel_config`` selects the backend, for
+        example a dask cluster). None or 1 runs them here, one after the other.
+    threads_per_job : int or None, default=1
+        Torch threads in each parallel worker (one is fastest on a busy
+        machine); with ``n_jobs`` None or 1 the caller's setting is kept.
+
+    Returns
+    -------
+    results : generator of WindowResult
+        In the order of ``tasks``, each as soon as it and those before it
+        are done; without the fitted background models (they stay in the
+        worker).
+    """
+    threads = threads_per_job if n_jobs not in (None, 1) else None
+    calls = (delayed(_run_task)(task, threads) for task in tasks)
+    return Parallel(n_jobs=n_jobs, return_as="generator")(calls)

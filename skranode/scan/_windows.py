@@ -1,0 +1,227 @@
+"""The windows of a scan, their training budgets, their background models and the input check.
+
+:func:`sliding_windows` lays the signal regions over the spectrum;
+:data:`SCAN_PRESETS` holds the training budgets of a window's models and
+:func:`window_background` builds a window's sideband background from them;
+:func:`check_events` validates the events of a scan.
+"""
+
+import numbers
+
+import numpy as np
+
+from skranode.flows import ConditionalFlowDensity
+from skranode.mass_window import MassWindow, check_interval
+from skranode.sideband import SidebandDensity
+from skranode.utils._validation import check_aligned, check_mass
+
+__all__ = ["SCAN_PRESETS", "check_events", "sliding_windows", "window_background"]
+
+#: Centre-of-mass energy of the LHC in TeV: masses above it are in the wrong units.
+SQRT_S_TEV = 13.0
+
+#: Training budgets per window. ``sideband_flow`` are the parameters of the
+#: background's :class:`~skranode.ConditionalFlowDensity`, ``signal_flow`` the
+#: overrides of :func:`~skranode.anode.default_signal_flow`.
+#: ``max_samples_per_epoch`` caps the cost of the signal models of the windows
+#: with the most events (the lowest masses of a falling spectrum): each epoch
+#: trains on a fresh random subset of 50 000 signal-region events, so that a
+#: window of a million events trains its signal models as long as one with a
+#: signal region of about 100 000 and still sees every event over its
+#: epochs. The background flows are not capped: capping them worsened the
+#: closure of the lowest windows (``benchmarks/bench_scan.py --mode closure``,
+#: numbers in the user guide).
+#: ``n_ensemble`` is the number of classifiers of the extra methods
+#: (``methods=``, e.g. CURTAINs' CATHODE), as in the main job's presets.
+#: ``start_n_init`` is the number of restarts of the truth-free first fit
+#: that sets the fold models' start (``ResidualANODE(n_init=...)``, as the
+#: main job's model): one training can lose a small signal for good, and
+#: then every fold starts at the floor.
+SCAN_PRESETS = {
+    "default": dict(
+        n_folds=3,
+        sideband_flow=dict(
+            n_layers=6,
+            n_hidden=64,
+            batch_size=4096,
+            learning_rate=2e-3,
+            max_epochs=10,
+            patience=4,
+        ),
+        signal_flow=dict(max_epochs=12, n_best=4, max_samples_per_epoch=50_000),
+        n_ensemble=3,
+        start_n_init=3,
+    ),
+    "fast": dict(
+        n_folds=2,
+        sideband_flow=dict(
+            n_layers=3,
+            n_hidden=32,
+            batch_size=2048,
+            learning_rate=3e-3,
+            max_epochs=5,
+            patience=5,
+        ),
+        signal_flow=dict(max_epochs=6, n_best=2, max_samples_per_epoch=50_000),
+        n_ensemble=1,
+        start_n_init=1,
+    ),
+}
+
+
+def sliding_windows(mass_range, *, width=0.4, step=0.2, sideband_width=0.4, relative=False):
+    """The signal regions of a scan, each with its sidebands.
+
+    Parameters
+    ----------
+    mass_range : tuple of float
+        ``(low, high)`` in TeV that the signal regions cover: the first starts
+        at ``low``, the last ends at or below ``high``.
+    width : float, default=0.4
+        Width of each signal region in TeV, or, with ``relative=True``, as a
+        fraction of its lower edge (the dijet mass resolution grows with the
+        mass, so a resonance's width does too).
+    step : float, default=0.2
+        Shift from one window to the next (in TeV, or a fraction of the lower
+        edge); ``step < width`` makes neighbouring windows overlap, so that a
+        resonance between two windows is not split.
+    sideband_width : float, default=0.4
+        Width of each sideband (TeV, or a fraction of the lower edge).
+    relative : bool, default=False
+        Read ``width``, ``step`` and ``sideband_width`` as fractions of the
+        window's lower edge.
+
+    Returns
+    -------
+    windows : list of MassWindow
+        With ``sideband_low`` and ``sideband_high`` set.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive width, step or sideband width, a range that does
+        not hold one window, or masses in GeV.
+
+    Examples
+    --------
+    >>> from skranode.scan import sliding_windows
+    >>> [w.bounds for w in sliding_windows((3.0, 4.0), width=0.4, step=0.3)]
+    [(3.0, 3.4), (3.3, 3.7), (3.6, 4.0)]
+    """
+    lo, hi = check_interval(mass_range, "mass_range")
+    if hi > SQRT_S_TEV:
+        raise ValueError(
+            f"mass_range ({lo:g}, {hi:g}) reaches above sqrt(s) = {SQRT_S_TEV:g} TeV: "
+            "skranode's masses are in TeV. Divide masses in GeV by 1000."
+        )
+    if lo <= 0:
+        raise ValueError(f"mass_range must be positive masses in TeV; got ({lo:g}, {hi:g}).")
+    for name, value in (("width", width), ("step", step), ("sideband_width", sideband_width)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+            hint = " (a zero step would repeat one window for ever)" if name == "step" else ""
+            raise ValueError(f"{name} must be a positive number; got {value!r}{hint}.")
+        if relative and value >= 1:
+            raise ValueError(
+                f"With relative=True, {name} is a fraction of the window's lower edge and "
+                f"must be below 1; got {value!r}."
+            )
+    windows = []
+    low = lo
+    tol = 1e-9 * hi
+    while True:
+        scale = low if relative else 1.0
+        high = low + width * scale
+        if high > hi + tol:
+            break
+        side = sideband_width * scale
+        windows.append(
+            MassWindow(
+                round(low, 10), round(high, 10), round(low - side, 10), round(high + side, 10)
+            )
+        )
+        low = low + step * scale
+    if not windows:
+        raise ValueError(
+            f"mass_range ({lo:g}, {hi:g}) is narrower than one window of width {width:g}"
+            f"{' times its lower edge' if relative else ' TeV'}."
+        )
+    return windows
+
+
+#: Fewest optimizer steps per epoch of a window's flows: a window at high mass
+#: has few sideband events, and a fixed batch would leave it a handful of
+#: steps (``benchmarks/bench_scan.py --mode closure``).
+MIN_STEPS_PER_EPOCH = 30
+
+
+def window_background(window, n_sideband, *, preset="default", device="cpu", random_state=0):
+    """The unfitted background model of one window of a scan.
+
+    A :class:`~skranode.SidebandDensity` of the window's sidebands with the
+    flow of :data:`SCAN_PRESETS`, its batch shrunk so that an epoch over
+    ``n_sideband`` events has at least 30 optimizer steps.
+
+    Parameters
+    ----------
+    window : MassWindow
+        With its sideband limits.
+    n_sideband : int
+        Number of sideband events it will be trained on.
+    preset : {'default', 'fast'}, default='default'
+    device : str, default='cpu'
+    random_state : int, default=0
+
+    Returns
+    -------
+    background : SidebandDensity
+    """
+    params = dict(SCAN_PRESETS[preset]["sideband_flow"])
+    batch = n_sideband // MIN_STEPS_PER_EPOCH
+    params["batch_size"] = int(np.clip(batch, 256, params["batch_size"]))
+    return SidebandDensity(
+        window.bounds,
+        sideband=window.sideband,
+        density=ConditionalFlowDensity(**params, device=device),
+        random_state=random_state,
+    )
+
+
+def check_events(X, m):
+    """The features and masses of a scan as float arrays, checked; with the column names.
+
+    Raises
+    ------
+    ValueError
+        For misaligned inputs, non-finite features, masses that look like
+        labels, non-positive masses or masses in GeV.
+    """
+    check_aligned(X, m)
+
+    if hasattr(X, "to_numpy"):
+        names = [str(c) for c in X.columns]
+        X = X.to_numpy()
+    else:
+        names = None
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (events x features); got shape {X.shape}.")
+    mass = check_mass(m, X.shape[0])
+    bad = ~np.all(np.isfinite(X), axis=1)
+    if bad.any():
+        raise ValueError(
+            f"X contains NaN or infinity in {int(bad.sum())} of {X.shape[0]} events; remove "
+            "or fix them before the scan (skranode never drops events silently)."
+        )
+    if np.unique(mass[: min(mass.size, 10000)]).size <= 2:
+        raise ValueError(
+            "The masses take at most two distinct values: that looks like labels passed "
+            "as masses. Pass the dijet mass of each event."
+        )
+    if np.any(mass <= 0):
+        raise ValueError("The masses must be positive (dijet masses in TeV).")
+    if np.median(mass) > SQRT_S_TEV:
+        raise ValueError(
+            f"The median mass is {np.median(mass):.4g}, above sqrt(s) = {SQRT_S_TEV:g} TeV: "
+            "the masses look like GeV. skranode works in TeV; divide them by 1000."
+        )
+    return X, mass, names
