@@ -39,7 +39,7 @@ member a template), a learned-w R-ANODE whose :func:`cross_fit_start` and
 twice that are the starts of two cross-fits (5 folds), the signal-model spread
 between them, the spurious signal of the held-out reference background (the
 third kept for the test, scored by every fold model), and
-:func:`~skranode.inference.with_background_spread`. It prints w-hat, the 95 %
+:func:`~skranode.stats.with_background_spread`. It prints w-hat, the 95 %
 interval, the upper limit and the significance with and without the
 systematic parts, and the same without the 10 events that add most to the
 likelihood ratio ("no single event decides").

@@ -53,6 +53,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
+import skranode.plotting as plotting
 from skranode.anode import ResidualANODE
 from skranode.closure import format_validation, outside_observed_range
 from skranode.datasets import FEATURE_NAMES
@@ -101,6 +102,32 @@ ANALYSIS_PRESETS = {
         kfold_preset="fast",
     ),
 }
+
+
+#: What the main job's numbers mean (``results.json["significance_meaning"]``).
+SIGNIFICANCE_MEANING = (
+    "significance: bump hunt in mjj after a cut on k-fold R-ANODE scores (the number "
+    "to quote), its fitted yield's uncertainty widened by the spread over the fold "
+    "background templates of the signal-region scores (significance_bump_hunt_statistical "
+    "without it); assumes the cut does not sculpt the background spectrum beyond that. "
+    "significance_toys: the same significance against its empirical null, pseudo-data "
+    "spectra drawn from the background-only fit of the selected events and refitted (no "
+    "asymptotic formula; takes the fitted dijet shape as true). "
+    "w_hat, w_interval_*, w_upper_limit_95 and significance_likelihood_ratio: held-out "
+    "mixture likelihood of the k-fold models in the signal region with the "
+    "background-model uncertainty w_std_background (the spread over the fold "
+    "background templates and the spurious signal w_hat_sideband of the held-out "
+    "sideband events) and the signal-model uncertainty w_std_signal_model (the spread "
+    "over two starts of the signal models) added; the *_statistical keys take both "
+    "models as exact (coverage: user guide). Truth-free checks: sideband_checks "
+    "compares the fold backgrounds with their held-out sideband events next to the "
+    "signal region (a classifier test and the log-likelihood against the model's own "
+    "samples: a failure means the *_statistical numbers do not hold); "
+    "validation_windows repeats the k-fold stage in pseudo-signal regions next to the "
+    "signal region, with their own sideband backgrounds and no signal-region event, "
+    "where nothing should be found: significance_trusted is whether every one stays "
+    "below 2 sigma"
+)
 
 
 class _Stages:
@@ -587,11 +614,7 @@ def run_analysis(
     notes=None,
     methods=DEFAULT_METHODS,
 ):
-    """Run the whole analysis on given events.
-
-    Every event table is a DataFrame with the columns ``mjj``, the four
-    features of :data:`~skranode.datasets.FEATURE_NAMES` and, where known,
-    ``label`` (1 signal, 0 background).
+    """Run the whole analysis on given events (DataFrames of ``mjj``, the features, ``label``).
 
     Parameters
     ----------
@@ -646,9 +669,8 @@ def run_analysis(
     Raises
     ------
     ValueError
-        If the preset is unknown, the signal region holds no data event, or
-        the data has no sidebands and neither ``background`` nor ``reference``
-        is given.
+        For an unknown preset, a signal region without data, or data without
+        sidebands and neither ``background`` nor ``reference``.
     """
     analysis = analyse_window(
         data,
@@ -664,56 +686,34 @@ def run_analysis(
         preset=preset,
         verbose=verbose,
     )
-    res = {**analysis.results}
+    res = analysis.results
     res = {"title": title, **res, "notes": list(notes or []) + res.get("notes", [])}
-    res["significance_meaning"] = (
-        "significance: bump hunt in mjj after a cut on k-fold R-ANODE scores (the number "
-        "to quote), its fitted yield's uncertainty widened by the spread over the fold "
-        "background templates of the signal-region scores (significance_bump_hunt_statistical "
-        "without it); assumes the cut does not sculpt the background spectrum beyond that. "
-        "significance_toys: the same significance against its empirical null, pseudo-data "
-        "spectra drawn from the background-only fit of the selected events and refitted (no "
-        "asymptotic formula; takes the fitted dijet shape as true). "
-        "w_hat, w_interval_*, w_upper_limit_95 and significance_likelihood_ratio: held-out "
-        "mixture likelihood of the k-fold models in the signal region with the "
-        "background-model uncertainty w_std_background (the spread over the fold "
-        "background templates and the spurious signal w_hat_sideband of the held-out "
-        "sideband events) and the signal-model uncertainty w_std_signal_model (the spread "
-        "over two starts of the signal models) added; the *_statistical keys take both "
-        "models as exact (coverage: user guide). Truth-free checks: sideband_checks "
-        "compares the fold backgrounds with their held-out sideband events next to the "
-        "signal region (a classifier test and the log-likelihood against the model's own "
-        "samples: a failure means the *_statistical numbers do not hold); "
-        "validation_windows repeats the k-fold stage in pseudo-signal regions next to the "
-        "signal region, with their own sideband backgrounds and no signal-region event, "
-        "where nothing should be found: significance_trusted is whether every one stays "
-        "below 2 sigma"
-    )
+    res["significance_meaning"] = SIGNIFICANCE_MEANING
     order = ["title", "signal_region", "preset", "seed", "notes"]
     res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
-    out = Path(output)
+    _write_outputs(analysis, res, Path(output), (data, reference, test), seed, verbose)
+    if verbose:
+        _print_table(res, Path(output))
+    return res
+
+
+def _write_outputs(analysis, res, out, events, seed, verbose):
+    """The plots and results.json of a run, in place of the last run's as a whole."""
     start = time.perf_counter()
     if verbose:
         print(f"[{len(res['stage_seconds']) + 1}] plots ...", flush=True)
-    # the plots and results.json of this run replace the last run's as a whole
     with staged_outputs(out) as staging:
-        plot_names = _write_plots(analysis, data, reference, test, staging, seed)
+        plot_names = _write_plots(analysis, *events, staging, seed)
         res["stage_seconds"]["plots"] = round(time.perf_counter() - start, 1)
         res["plots"] = plot_names
         (staging / "results.json").write_text(json.dumps(res, indent=2))
     if verbose:
         print(f"    done in {res['stage_seconds']['plots']} s", flush=True)
-    if verbose:
-        _print_table(res, out)
-    return res
 
 
 def _write_plots(analysis, data, reference, test, out, seed):
     """The figures of the main job, saved into ``out``; returns their file names."""
-    import matplotlib.pyplot as plt
-
-    from skranode import plotting
-    from skranode.sideband import SidebandDensity
+    import matplotlib.pyplot as plt  # pyplot after the caller has chosen its backend
 
     feats = list(FEATURE_NAMES)
     window, background = analysis.window, analysis.background

@@ -33,10 +33,11 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from skranode import background as bkg_protocol
+import skranode.background as bkg_protocol
 from skranode.exceptions import SkranodeWarning
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow
+from skranode.stats import mixture_w_hat
 from skranode.training import batch_slices, evaluate_in_batches
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._math import log_mean_exp, weighted_mean
@@ -85,7 +86,7 @@ def _profiled_weight(model, inputs):
 
     The M-step of EM for ``w`` carried to convergence: with p_S and p_B held,
     the log-likelihood is concave in ``w`` and its maximum is found exactly
-    (:func:`~skranode.inference.mixture_w_hat`) from one pass over the events.
+    (:func:`~skranode.stats.mixture_w_hat`) from one pass over the events.
     A single EM step (``w`` set to the mean posterior) moves only part of the
     way when p_S and p_B overlap: from 0.002 it reached 0.009 in 15 epochs
     where the truth was 0.034, and the learned ``w`` stayed near its start.
@@ -95,7 +96,6 @@ def _profiled_weight(model, inputs):
     median 0.011 in-sample (50 seeds) and 0.0037 held out (50 other seeds).
     One host synchronisation per call.
     """
-    from skranode.inference import mixture_w_hat
 
     def log_ratio(y, c, log_jac, log_pb, *_):
         return model.log_prob(y, c) + log_jac - log_pb

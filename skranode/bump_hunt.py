@@ -3,7 +3,10 @@
 :func:`enhanced_bump_hunt` is the classic CATHODE / ANODE procedure: cut on the
 anomaly score, fit the dijet mass spectrum of the selected events in the
 sidebands, and compare the predicted signal-region count with the observed one.
-The signal region and sidebands follow :class:`~skranode.mass_window.MassWindow`.
+The signal region and sidebands follow :class:`~skranode.mass_window.MassWindow`;
+the cut is :func:`~skranode.stats.cut_at_efficiency`, the one cut rule of
+every bump hunt (the scan's and the main job's fit a peak instead:
+:func:`~skranode.stats.window_bump_hunt`).
 """
 
 import numbers
@@ -14,6 +17,7 @@ from sklearn.base import clone
 
 from skranode.mass_spectrum import DijetMassSpectrum, bump_hunt_significance
 from skranode.mass_window import MassWindow
+from skranode.stats import cut_at_efficiency
 
 __all__ = ["BumpHuntResult", "enhanced_bump_hunt"]
 
@@ -114,30 +118,23 @@ def enhanced_bump_hunt(
     sideband = window.in_sidebands(mass)
     if not sideband.any():
         raise ValueError("No event lies in the sidebands: cannot set the cut or fit the spectrum.")
-    threshold_from_efficiency = threshold is None
     if threshold is None:
         if not (isinstance(efficiency, numbers.Real) and 0 < efficiency <= 1):
             raise ValueError(f"efficiency must be in (0, 1]; got {efficiency!r}.")
-        # the (1 - efficiency) quantile: a fraction ``efficiency`` of the sideband
-        # events lies strictly above it (up to ties)
-        threshold = float(np.quantile(scores[sideband], 1.0 - efficiency, method="higher"))
-        if efficiency == 1:
-            threshold = -np.inf
-        selected = scores >= threshold
+        cut = cut_at_efficiency(scores, sideband, efficiency)
+        if cut.tied:
+            raise ValueError(
+                f"The scores are tied at the cut: {cut.n_reference_pass} of {cut.n_reference} "
+                f"sideband events ({cut.achieved_efficiency:.3g}) have a score >= "
+                f"{cut.threshold:.6g}, not the efficiency {efficiency} asked. Use a score "
+                "without ties, or pass threshold= and read sideband_efficiency from the result."
+            )
+        threshold, selected = cut.threshold, cut.selected
     else:
         threshold = float(threshold)
         selected = scores >= threshold
     n_sb_pass = int((selected & sideband).sum())
     n_sb = int(sideband.sum())
-    if threshold_from_efficiency and n_sb_pass > max(
-        1.5 * efficiency * n_sb, efficiency * n_sb + 5
-    ):
-        raise ValueError(
-            f"The scores are tied at the cut: {n_sb_pass} of {n_sb} sideband events "
-            f"({n_sb_pass / n_sb:.3g}) have a score >= {threshold:.6g}, not the efficiency "
-            f"{efficiency} asked. Use a score without ties, or pass threshold= and read "
-            "sideband_efficiency from the result."
-        )
     if n_sb_pass < 10:
         raise ValueError(
             f"Only {n_sb_pass} sideband event(s) pass the cut: too few to fit the spectrum. "

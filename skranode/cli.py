@@ -4,8 +4,17 @@ import argparse
 import os
 import sys
 
+import matplotlib
+import torch
+from threadpoolctl import threadpool_limits
+
 import skranode
+from skranode.demo import run_demo
+from skranode.file_analysis import load_events, run_on_file
 from skranode.mass_window import DEFAULT_SIGNAL_REGION
+from skranode.methods import DEFAULT_METHODS
+from skranode.scan_job import make_scan_data, run_scan
+from skranode.utils._torch import THREADS_VARIABLE
 
 __all__ = ["main"]
 
@@ -170,6 +179,12 @@ def _parser():
     run.add_argument("--as-is", action="store_true", help="use the data file as it is")
     _root_options(run)
     _common(run)
+    _scan_parser(sub)
+    return parser
+
+
+def _scan_parser(sub):
+    """The options of ``skranode scan``."""
     scan = sub.add_parser(
         "scan",
         help="slide the signal region over the spectrum (built-in data or --data PATH)",
@@ -233,7 +248,6 @@ def _parser():
     )
     _common(scan, signal_region=False)
     scan.set_defaults(output="skranode-scan")
-    return parser
 
 
 def main(argv=None):
@@ -273,11 +287,6 @@ def main(argv=None):
 
 
 def _run(args):
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    from skranode.utils._torch import THREADS_VARIABLE
-
     # One thread per process unless --threads says otherwise: torch's trainings
     # and the OpenMP of scikit-learn's classifiers. Measured on 2 cores with two
     # other CPU-bound processes running: the demo with torch's and OpenMP's
@@ -300,8 +309,6 @@ def _run(args):
 
 
 def _run_command(args):
-    import matplotlib
-
     matplotlib.use("Agg")  # this program only writes figures to files
     if args.command == "scan":
         return _scan(args)
@@ -314,19 +321,13 @@ def _run_command(args):
         output=args.output,
         verbose=not args.quiet,
     )
-    from skranode.methods import DEFAULT_METHODS
-
     methods = list(DEFAULT_METHODS)
     if args.curtains:
         methods.insert(methods.index("CATHODE") + 1, "CURTAINs")
     common["methods"] = tuple(methods)
     if args.command == "demo":
-        from skranode.demo import run_demo
-
         run_demo(n_signal=args.n_signal, **common)
     else:
-        from skranode.file_analysis import run_on_file
-
         run_on_file(
             args.data,
             reference=args.reference,
@@ -340,8 +341,6 @@ def _run_command(args):
 
 
 def _scan(args):
-    from skranode.scan_job import make_scan_data, run_scan
-
     if args.data is None:
         data = make_scan_data(
             n_background=args.n_background,
@@ -355,8 +354,6 @@ def _scan(args):
         ]
         truth = args.signal_mass if args.n_signal else None
     else:
-        from skranode.file_analysis import load_events
-
         data = load_events(args.data, **_root_kwargs(args))
         notes = [f"events from {args.data} as they are (labels only report the truth)"]
         truth = None

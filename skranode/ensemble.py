@@ -39,7 +39,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from skranode import background as bkg_protocol
+import skranode.background as bkg_protocol
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._math import log_mean_exp, weighted_mean
 from skranode.utils._scores import ProbaScoresMixin

@@ -22,6 +22,50 @@ The likelihood of ``w`` given held-out ratios (:class:`~skranode.stats.WProfile`
 the enhanced bump hunt in :mod:`skranode.bump_hunt`; both are importable from
 here too, as before. This module trains the models that give the ratios.
 
+How :func:`w_profile` reads its grid
+------------------------------------
+
+``w_hat`` is the vertex of the parabola (in ``w``) through the highest grid
+point and its two neighbours, clipped to their range; at an end of the grid
+it is that end. The intervals are the ``w`` whose total log-likelihood is
+within 0.5 (68 %) and 1.92 (95 %) of the maximum (Wilks, one parameter);
+between grid points the signed root ``sign(w - w_hat) sqrt(2 (LL_max -
+LL(w)))`` is interpolated linearly, which is exact for a parabolic profile.
+When ``LL(0)`` is within the drop the interval starts at 0. The significance
+of ``w > 0`` is ``Z = sqrt(max(0, 2 (LL(w_hat) - LL(0))))``, the one-sided
+likelihood-ratio test at the boundary ``w = 0`` (Chernoff: half chi2_1).
+
+The public GBI code set the interval from a drop of ln 2 / N in the *mean*
+held-out log-likelihood, which is much narrower than the Wilks drop of the
+total used here. Because p_S is re-trained at each ``w`` and held-out
+events are only part of the data, the asymptotic coverage is not
+guaranteed either way: ``benchmarks/bench_coverage.py`` measures it.
+The intervals also ignore the training noise of p_S (another seed moves
+``w_hat``; ``n_repeats`` averages it down) and any error of p_B: the
+signal model absorbs background mismodelling, so a p_B off by ``delta``
+nats per event can raise ``LL(w) - LL(0)`` by up to about
+``n_eval * delta`` even without signal.
+
+How :func:`w_cross_fit` compares
+--------------------------------
+
+Compared with :func:`w_profile`, which trains a separate signal model at
+each ``w`` of a grid, the profile here has no training noise from point to
+point, and it uses every event for the likelihood. A p_S evaluated on
+events it was not trained on does not fit their fluctuations, so ``w_hat``
+is not pulled up by overfitting; a p_S that misses part of the signal pulls
+it down (averaging ``n_repeats`` models smooths p_S and reduces that).
+
+The interval is a likelihood interval for ``w`` given the trained p_S: it
+does not include the uncertainty of p_S itself or of p_B. When p_S
+describes the signal well it covers as a one-parameter likelihood does;
+``benchmarks/bench_learned_w.py`` measures it on LHCO-like data. A p_B off
+by ``delta`` nats per event can still be read as signal, as in every
+method that holds the background fixed. A single event where p_B nearly
+vanishes (outside the range of the background's training data) can
+dominate the likelihood ratio; a UserWarning says so when an event adds
+more than :data:`~skranode.stats.MAX_EVENT_GAIN` nats, and ``log_ratio`` shows which.
+
 Every function reaches the estimators only through their public methods
 (``fit``, ``signal_log_density``, ``background_log_density``).
 """
@@ -39,32 +83,22 @@ from sklearn.utils.validation import _num_samples
 
 from skranode.bump_hunt import BumpHuntResult as BumpHuntResult
 from skranode.bump_hunt import enhanced_bump_hunt as enhanced_bump_hunt
-from skranode.stats import (
-    DROP_68,
-    DROP_95,
-    DROP_UL95,
-    WProfile,
-    mixture_delta_loglik,
-    mixture_profile,
-    mixture_w_hat,
-    profile_intervals,
-    profile_notes,
-    with_background_spread,
-)
+from skranode.stats import DROP_68, DROP_95, DROP_UL95, mixture_delta_loglik, profile_intervals
+
+# the likelihood of w moved to skranode.stats; importable from here as before
+from skranode.stats import WProfile as WProfile
+from skranode.stats import mixture_profile as mixture_profile
+from skranode.stats import mixture_w_hat as mixture_w_hat
+from skranode.stats import profile_notes as profile_notes
+from skranode.stats import with_background_spread as with_background_spread
 from skranode.utils._math import log_mean_exp
 from skranode.utils._torch import draw_seed
 
 __all__ = [
     "W_START",
-    "WProfile",
     "cross_fit_start",
-    "mixture_profile",
-    "mixture_w_hat",
-    "profile_intervals",
-    "profile_notes",
     "w_cross_fit",
     "w_profile",
-    "with_background_spread",
 ]
 
 #: Initial w of a learned-w R-ANODE fit when nothing is known: below the
@@ -160,6 +194,46 @@ def cross_fit_start(w_learned, *, floor=W_START, cap=0.5):
     return min(max(0.5 * float(w_learned), floor), cap)
 
 
+def _profile_splits(n, cv, validation_fraction, rng):
+    """The training/held-out splits of :func:`w_profile`."""
+    if cv is None:
+        if not (isinstance(validation_fraction, numbers.Real) and 0 < validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction!r}.")
+        perm = rng.permutation(n)
+        n_test = int(round(validation_fraction * n))
+        if n_test < 1 or n_test >= n:
+            raise ValueError(f"validation_fraction={validation_fraction} leaves an empty part.")
+        return [(np.sort(perm[n_test:]), np.sort(perm[:n_test]))]
+    splitter = copy.deepcopy(check_cv(cv))  # the caller's splitter is not changed
+    if hasattr(splitter, "shuffle") and getattr(splitter, "shuffle", False):
+        splitter.random_state = draw_seed(rng)
+    return list(splitter.split(np.zeros((n, 1))))
+
+
+def _grid_profile(grid, excess, n_eval, ll_zero, estimators):
+    """The :class:`WProfile` of ``LL(w) - LL(0)`` on a grid of ``w > 0``."""
+    w_all = np.r_[0.0, grid]
+    delta = np.r_[0.0, excess]
+    w_hat, delta_max, (i68, i95, ul) = profile_intervals(
+        w_all, delta, drops=(DROP_68, DROP_95, DROP_UL95)
+    )
+    return WProfile(
+        w_grid=w_all,
+        delta_loglik=delta,
+        q=2.0 * delta,
+        w_hat=w_hat,
+        delta_loglik_max=delta_max,
+        interval_68=i68,
+        interval_95=i95,
+        significance=math.sqrt(max(0.0, 2.0 * delta_max)),
+        n_eval=n_eval,
+        loglik_zero=float(ll_zero),
+        estimators=estimators,
+        upper_limit_95=float(ul[1]),
+        w_max=float(w_all[-1]),
+    )
+
+
 def w_profile(
     estimator,
     X,
@@ -217,45 +291,13 @@ def w_profile(
     -------
     profile : WProfile
 
-    Notes
-    -----
-    ``w_hat`` is the vertex of the parabola (in ``w``) through the highest grid
-    point and its two neighbours, clipped to their range; at an end of the grid
-    it is that end. The intervals are the ``w`` whose total log-likelihood is
-    within 0.5 (68 %) and 1.92 (95 %) of the maximum (Wilks, one parameter);
-    between grid points the signed root ``sign(w - w_hat) sqrt(2 (LL_max -
-    LL(w)))`` is interpolated linearly, which is exact for a parabolic profile.
-    When ``LL(0)`` is within the drop the interval starts at 0. The significance
-    of ``w > 0`` is ``Z = sqrt(max(0, 2 (LL(w_hat) - LL(0))))``, the one-sided
-    likelihood-ratio test at the boundary ``w = 0`` (Chernoff: half chi2_1).
-
-    The public GBI code set the interval from a drop of ln 2 / N in the *mean*
-    held-out log-likelihood, which is much narrower than the Wilks drop of the
-    total used here. Because p_S is re-trained at each ``w`` and held-out
-    events are only part of the data, the asymptotic coverage is not
-    guaranteed either way: ``benchmarks/bench_coverage.py`` measures it.
-    The intervals also ignore the training noise of p_S (another seed moves
-    ``w_hat``; ``n_repeats`` averages it down) and any error of p_B: the
-    signal model absorbs background mismodelling, so a p_B off by ``delta``
-    nats per event can raise ``LL(w) - LL(0)`` by up to about
-    ``n_eval * delta`` even without signal.
+    See the module docstring for how ``w_hat`` and the intervals are read off
+    the grid and what they leave out.
     """
     n, m = _check_template_and_events("w_profile", estimator, X, m)
     grid = _check_grid(w_grid, estimator)
     rng = check_random_state(random_state)
-    if cv is None:
-        if not (isinstance(validation_fraction, numbers.Real) and 0 < validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction!r}.")
-        perm = rng.permutation(n)
-        n_test = int(round(validation_fraction * n))
-        if n_test < 1 or n_test >= n:
-            raise ValueError(f"validation_fraction={validation_fraction} leaves an empty part.")
-        splits = [(np.sort(perm[n_test:]), np.sort(perm[:n_test]))]
-    else:
-        splitter = copy.deepcopy(check_cv(cv))  # the caller's splitter is not changed
-        if hasattr(splitter, "shuffle") and getattr(splitter, "shuffle", False):
-            splitter.random_state = draw_seed(rng)
-        splits = list(splitter.split(np.zeros((n, 1))))
+    splits = _profile_splits(n, cv, validation_fraction, rng)
     if not (isinstance(n_repeats, numbers.Integral) and n_repeats >= 1):
         raise ValueError(f"n_repeats must be an integer >= 1; got {n_repeats!r}.")
     seeds = [
@@ -278,29 +320,26 @@ def w_profile(
         excess[np.searchsorted(grid, w)] += _mixture_excess(w, logs, log_pb[k])
     ll_zero = float(sum(np.sum(lp) for lp in log_pb))
     n_eval = int(sum(len(test) for _, test in splits))
-    w_all = np.r_[0.0, grid]
-    delta = np.r_[0.0, excess]
-    w_hat, delta_max, (i68, i95, ul) = profile_intervals(
-        w_all, delta, drops=(DROP_68, DROP_95, DROP_UL95)
-    )
-    return WProfile(
-        w_grid=w_all,
-        delta_loglik=delta,
-        q=2.0 * delta,
-        w_hat=w_hat,
-        delta_loglik_max=delta_max,
-        interval_68=i68,
-        interval_95=i95,
-        significance=math.sqrt(max(0.0, 2.0 * delta_max)),
-        n_eval=n_eval,
-        loglik_zero=float(ll_zero),
-        estimators=estimators,
-        upper_limit_95=float(ul[1]),
-        w_max=float(w_all[-1]),
-    )
+    return _grid_profile(grid, excess, n_eval, ll_zero, estimators)
 
 
 # ------------------------------------------------------- cross-fitted signal fraction
+def _partition(n, cv, rng):
+    """The folds of :func:`w_cross_fit`: test parts that hold every event once."""
+    if isinstance(cv, numbers.Integral):
+        if cv < 2:
+            raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
+        cv = KFold(int(cv), shuffle=True, random_state=draw_seed(rng))
+    splits = list(check_cv(cv).split(np.zeros((n, 1))))
+    held_out = np.concatenate([test for _, test in splits])
+    if held_out.size != n or np.unique(held_out).size != n:
+        raise ValueError(
+            "w_cross_fit needs folds whose test parts hold every event exactly once "
+            "(a partition, such as KFold)."
+        )
+    return splits
+
+
 def w_cross_fit(
     estimator,
     X,
@@ -328,25 +367,14 @@ def w_cross_fit(
     ``w_hat``, its drops of 0.5 and 1.92 give the 68 % and 95 % intervals and
     ``sqrt(2 (LL(w_hat) - LL(0)))`` is the significance of ``w > 0``.
 
-    Compared with :func:`w_profile`, which trains a separate signal model at
-    each ``w`` of a grid, the profile here has no training noise from point to
-    point, and it uses every event for the likelihood. A p_S evaluated on
-    events it was not trained on does not fit their fluctuations, so ``w_hat``
-    is not pulled up by overfitting; a p_S that misses part of the signal pulls
-    it down (averaging ``n_repeats`` models smooths p_S and reduces that).
-
     Parameters
     ----------
     estimator : ResidualANODE
         Template holding a fitted ``background``; cloned for each fold and
-        repeat (the background is shared, never refitted). Its ``w`` and
-        ``learn_w`` are used as they are. Use ``learn_w=True``: ``w_hat`` is
-        pulled towards the start (from far below, a p_S narrower than the
-        signal; from above, one that also takes background). Start within
-        about half to once the true fraction (user guide);
-        :func:`cross_fit_start` of one R-ANODE fit with ``w`` learned on all
-        the events is the truth-free rule of ``skranode demo``. The interval
-        is statistical only: it takes p_B and the signal models as exact.
+        repeat (the background is shared, never refitted), trained with its
+        ``w`` and ``learn_w`` as they are. Use ``learn_w=True`` started by
+        :func:`cross_fit_start` (``w_hat`` is pulled towards the start; user
+        guide).
     X : array-like or DataFrame of shape (n_samples, n_features)
         Signal-region events.
     m : array-like of shape (n_samples,), default=None
@@ -377,17 +405,7 @@ def w_cross_fit(
     --------
     w_profile : the GBI scan over a grid of fixed ``w``.
 
-    Notes
-    -----
-    The interval is a likelihood interval for ``w`` given the trained p_S: it
-    does not include the uncertainty of p_S itself or of p_B. When p_S
-    describes the signal well it covers as a one-parameter likelihood does;
-    ``benchmarks/bench_learned_w.py`` measures it on LHCO-like data. A p_B off
-    by ``delta`` nats per event can still be read as signal, as in every
-    method that holds the background fixed. A single event where p_B nearly
-    vanishes (outside the range of the background's training data) can
-    dominate the likelihood ratio; a UserWarning says so when an event adds
-    more than :data:`~skranode.stats.MAX_EVENT_GAIN` nats, and ``log_ratio`` shows which.
+    The intervals are statistical only (module docstring).
 
     Examples
     --------
@@ -412,34 +430,34 @@ def w_cross_fit(
     if not (isinstance(w_max, numbers.Real) and 0 < w_max < 1):
         raise ValueError(f"w_max must be in (0, 1); got {w_max!r}.")
     rng = check_random_state(random_state)
-    if isinstance(cv, numbers.Integral):
-        if cv < 2:
-            raise ValueError(f"cv must be at least 2 folds; got {cv!r}.")
-        cv = KFold(int(cv), shuffle=True, random_state=draw_seed(rng))
-    splits = list(check_cv(cv).split(np.zeros((n, 1))))
-    held_out = np.concatenate([test for _, test in splits])
-    if held_out.size != n or np.unique(held_out).size != n:
-        raise ValueError(
-            "w_cross_fit needs folds whose test parts hold every event exactly once "
-            "(a partition, such as KFold)."
-        )
-    tasks = [
+    splits = _partition(n, cv, rng)
+    seeds = [
         (k, None if random_state is None else draw_seed(rng))
         for k in range(len(splits))
         for _ in range(n_repeats)
     ]
+    log_ratio, ll_zero, estimators = _held_out_ratios(estimator, X, m, splits, seeds, n_jobs)
+    profile = mixture_profile(log_ratio, w_max=w_max, loglik_zero=ll_zero)
+    profile.estimators = estimators
+    return profile
+
+
+def _held_out_ratios(estimator, X, m, splits, tasks, n_jobs):
+    """Every event's held-out ``log p_S - log p_B``, ``sum log p_B`` and the fold models.
+
+    ``tasks`` lists ``(fold, seed)`` of each training; a fold's signal
+    densities are averaged in probability space.
+    """
     results = Parallel(n_jobs=n_jobs)(
         delayed(_fit_and_log_signal)(estimator, None, seed, X, m, *splits[k]) for k, seed in tasks
     )
-    log_ratio = np.empty(n)
+    log_ratio = np.empty(sum(len(test) for _, test in splits))
     ll_zero = 0.0
     for k, (_, test) in enumerate(splits):
         fold_results = [res for (fold, _), res in zip(tasks, results, strict=True) if fold == k]
         log_pb = _background_log_density(fold_results[0][0], X, m, test)
         log_ratio[test] = log_mean_exp([log_ps for _, log_ps in fold_results]) - log_pb
         ll_zero += float(np.sum(log_pb))
-    profile = mixture_profile(log_ratio, w_max=w_max, loglik_zero=ll_zero)
-    profile.estimators = [est for est, _ in results]
-    return profile
+    return log_ratio, ll_zero, [est for est, _ in results]
 
 

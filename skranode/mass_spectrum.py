@@ -228,38 +228,7 @@ class DijetMassSpectrum(BaseEstimator):
         weight = check_event_weights(sample_weight, m.shape[0])
         n_shape = int(self.n_params) - 1
         sqrt_s = float(self.sqrt_s)
-        if self.mass_range is None:
-            lo, hi = float(m.min()), float(m.max())
-            source = "the masses passed to fit"
-        else:
-            lo, hi = check_interval(self.mass_range, "mass_range")
-            source = "mass_range"
-        if lo <= 0 or hi >= sqrt_s:
-            raise ValueError(
-                f"The mass range ({lo:.6g}, {hi:.6g}) from {source} must lie inside "
-                f"(0, sqrt_s={sqrt_s:g}); the dijet function needs 0 < m / sqrt_s < 1. "
-                "Check the units: with masses in GeV use sqrt_s=13000."
-            )
-        if not lo < sr_lo < sr_hi < hi:
-            raise ValueError(
-                f"signal_region ({sr_lo:.6g}, {sr_hi:.6g}) must lie strictly inside the mass "
-                f"range ({lo:.6g}, {hi:.6g}) from {source}, so that there are sidebands on "
-                "both sides to interpolate from."
-            )
-        # the edges of MassWindow: [lo, sr_lo) and [sr_hi, hi) (no outer limit
-        # without mass_range, so that the largest mass is a sideband event)
-        if self.mass_range is None:
-            window = MassWindow(sr_lo, sr_hi)
-        else:
-            window = MassWindow(sr_lo, sr_hi, lo, hi)
-        low = window.in_low_sideband(m)
-        high = window.in_high_sideband(m)
-        for side, mask, edges in (("low", low, (lo, sr_lo)), ("high", high, (sr_hi, hi))):
-            if not mask.any():
-                raise ValueError(
-                    f"The {side} sideband [{edges[0]:.6g}, {edges[1]:.6g}] holds no event; "
-                    "the interpolation into the signal region needs events on both sides."
-                )
+        lo, hi, window, low, high = self._sidebands_of(m, sr_lo, sr_hi, sqrt_s)
         sideband = low | high
         if weight is not None:
             if not weight[sideband].any():
@@ -328,6 +297,42 @@ class DijetMassSpectrum(BaseEstimator):
         self.n_signal_region_ = int(window.in_signal_region(m).sum())
         self.n_iter_ = int(result.nit)
         return self
+
+    def _sidebands_of(self, m, sr_lo, sr_hi, sqrt_s):
+        """The fit range, the window and the two sideband masks of the masses ``m``."""
+        if self.mass_range is None:
+            lo, hi = float(m.min()), float(m.max())
+            source = "the masses passed to fit"
+        else:
+            lo, hi = check_interval(self.mass_range, "mass_range")
+            source = "mass_range"
+        if lo <= 0 or hi >= sqrt_s:
+            raise ValueError(
+                f"The mass range ({lo:.6g}, {hi:.6g}) from {source} must lie inside "
+                f"(0, sqrt_s={sqrt_s:g}); the dijet function needs 0 < m / sqrt_s < 1. "
+                "Check the units: with masses in GeV use sqrt_s=13000."
+            )
+        if not lo < sr_lo < sr_hi < hi:
+            raise ValueError(
+                f"signal_region ({sr_lo:.6g}, {sr_hi:.6g}) must lie strictly inside the mass "
+                f"range ({lo:.6g}, {hi:.6g}) from {source}, so that there are sidebands on "
+                "both sides to interpolate from."
+            )
+        # the edges of MassWindow: [lo, sr_lo) and [sr_hi, hi) (no outer limit
+        # without mass_range, so that the largest mass is a sideband event)
+        if self.mass_range is None:
+            window = MassWindow(sr_lo, sr_hi)
+        else:
+            window = MassWindow(sr_lo, sr_hi, lo, hi)
+        low = window.in_low_sideband(m)
+        high = window.in_high_sideband(m)
+        for side, mask, edges in (("low", low, (lo, sr_lo)), ("high", high, (sr_hi, hi))):
+            if not mask.any():
+                raise ValueError(
+                    f"The {side} sideband [{edges[0]:.6g}, {edges[1]:.6g}] holds no event; "
+                    "the interpolation into the signal region needs events on both sides."
+                )
+        return lo, hi, window, low, high
 
     def _window(self, window, default):
         lo, hi = self.mass_range_
@@ -522,19 +527,74 @@ class ResonanceFit:
     background_params: np.ndarray = None
 
 
+def _resonance_range(mass_range, width, n_params, sqrt_s):
+    """The checked fit range of :func:`fit_resonance`."""
+    lo, hi = check_interval(mass_range, "mass_range")
+    if not (isinstance(width, numbers.Real) and width > 0):
+        raise ValueError(f"width must be positive; got {width!r}.")
+    if isinstance(n_params, bool) or n_params not in (3, 4, 5):
+        raise ValueError(f"n_params must be 3, 4 or 5; got {n_params!r}.")
+    if lo <= 0 or hi >= sqrt_s:
+        raise ValueError(
+            f"mass_range ({lo:g}, {hi:g}) must lie inside (0, sqrt_s={sqrt_s:g}); with "
+            "masses in GeV use sqrt_s=13000."
+        )
+    return lo, hi
+
+
+def _lowest_fraction(b_nodes, g_nodes):
+    """The most negative peak fraction that keeps the density positive on the nodes."""
+    above = g_nodes > b_nodes
+    f_low = -0.9
+    if above.any():
+        f_low = max(f_low, -0.9 * float(np.min(b_nodes[above] / (g_nodes[above] - b_nodes[above]))))
+    return f_low
+
+
+def _fraction_std(nll_and_grad, x):
+    """Standard deviation of the peak fraction (the last parameter of ``x``).
+
+    From the inverse of the full Hessian (the shape profiled), by central
+    differences of the gradient.
+    """
+    eps = 1e-5
+    n = x.size
+    hess = np.full((n, n), np.nan)
+    for j in range(n):
+        step = np.zeros(n)
+        step[j] = eps
+        hess[j] = (nll_and_grad(x + step)[1] - nll_and_grad(x - step)[1]) / (2 * eps)
+    try:
+        var_f = float(np.linalg.inv(0.5 * (hess + hess.T))[-1, -1])
+    except np.linalg.LinAlgError:
+        var_f = float("nan")
+    return math.sqrt(var_f) if var_f > 0 else float("nan")
+
+
+def _whitened_shape(m, mass_range, sqrt_s, n_shape):
+    """The dijet features of the events and of the quadrature nodes, whitened.
+
+    Returns ``Tw`` (events), ``T_nodes``, the nodes' log-weights, the nodes
+    and the whitening matrix ``A`` (shape parameters are ``A.T @ theta``).
+    """
+    T = _features(m, sqrt_s, n_shape)
+    centre = T.mean(axis=0)
+    evals, evecs = eigh(np.cov(T, rowvar=False))
+    A = evecs.T / np.sqrt(np.maximum(evals, 1e-300))[:, None]
+    nodes, log_w = _quadrature([mass_range])
+    T_nodes = (_features(nodes, sqrt_s, n_shape) - centre) @ A.T
+    return (T - centre) @ A.T, T_nodes, log_w, nodes, A
+
+
 def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncertainty=True):
     """Signal-plus-background fit of a mass spectrum: a Gaussian peak on the dijet function.
 
     The unbinned likelihood of the masses in ``mass_range`` under
-    ``(1 - f) B(m) + f G(m)``, with ``B`` the dijet function of
-    :class:`DijetMassSpectrum` (shape parameters free) and ``G`` a Gaussian at
-    ``mass`` of standard deviation ``width``, both normalised over the range,
-    is maximised with ``f`` free (negative values describe a deficit, as long
-    as the density stays positive) and with ``f = 0``; twice the difference of
-    the log-likelihoods is the test statistic of the peak. This is the bump
-    hunt of the LHC resonance searches: the peak's tails, which fall outside
-    any signal region, are part of the signal model rather than of the
-    background fit.
+    ``(1 - f) B(m) + f G(m)`` (``B`` the dijet function of
+    :class:`DijetMassSpectrum`, ``G`` a Gaussian at ``mass`` of standard
+    deviation ``width``, both normalised over the range) is maximised with
+    ``f`` free (negative for a deficit) and with ``f = 0``; twice the
+    difference is the test statistic of the peak, as in the LHC bump hunts.
 
     Parameters
     ----------
@@ -551,8 +611,7 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
     sqrt_s : float, default=13.0
         Centre-of-mass energy in the units of the masses.
     uncertainty : bool, default=True
-        Compute ``n_signal_std`` (a finite-difference Hessian); False leaves
-        it NaN and is faster (for pseudo-experiments).
+        Compute ``n_signal_std``; False leaves it NaN (faster, for toys).
 
     Returns
     -------
@@ -568,16 +627,7 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
     >>> fit.significance > 5
     True
     """
-    lo, hi = check_interval(mass_range, "mass_range")
-    if not (isinstance(width, numbers.Real) and width > 0):
-        raise ValueError(f"width must be positive; got {width!r}.")
-    if isinstance(n_params, bool) or n_params not in (3, 4, 5):
-        raise ValueError(f"n_params must be 3, 4 or 5; got {n_params!r}.")
-    if lo <= 0 or hi >= sqrt_s:
-        raise ValueError(
-            f"mass_range ({lo:g}, {hi:g}) must lie inside (0, sqrt_s={sqrt_s:g}); with "
-            "masses in GeV use sqrt_s=13000."
-        )
+    lo, hi = _resonance_range(mass_range, width, n_params, sqrt_s)
     m = _as_masses(m)
     m = m[(m >= lo) & (m < hi)]
     n_shape = int(n_params) - 1
@@ -586,13 +636,7 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
             f"Only {m.size} event(s) in the fit range ({lo:g}, {hi:g}); the fit needs at "
             f"least {_MIN_EVENTS_PER_PARAM * (n_shape + 1)}."
         )
-    T = _features(m, sqrt_s, n_shape)
-    centre = T.mean(axis=0)
-    evals, evecs = eigh(np.cov(T, rowvar=False))
-    A = evecs.T / np.sqrt(np.maximum(evals, 1e-300))[:, None]
-    Tw = (T - centre) @ A.T
-    nodes, log_w = _quadrature([(lo, hi)])
-    T_nodes = (_features(nodes, sqrt_s, n_shape) - centre) @ A.T
+    Tw, T_nodes, log_w, nodes, A = _whitened_shape(m, (lo, hi), sqrt_s, n_shape)
     log_norm_g = np.log(norm.cdf((hi - mass) / width) - norm.cdf((lo - mass) / width))
     log_g = norm.logpdf(m, mass, width) - log_norm_g
     g_nodes = np.exp(norm.logpdf(nodes, mass, width) - log_norm_g)
@@ -617,10 +661,7 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
     nll_b = nll_and_grad(np.r_[b_only.x, 0.0])[0]
     # the most negative f that keeps the density positive everywhere in the range
     b_nodes = np.exp(T_nodes @ b_only.x - _log_partition(T_nodes, log_w, b_only.x))
-    above = g_nodes > b_nodes
-    f_low = -0.9
-    if above.any():
-        f_low = max(f_low, -0.9 * float(np.min(b_nodes[above] / (g_nodes[above] - b_nodes[above]))))
+    f_low = _lowest_fraction(b_nodes, g_nodes)
     res = minimize(
         nll_and_grad,
         np.r_[b_only.x, 0.0],
@@ -631,18 +672,7 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
     theta, f_hat = res.x[:-1], float(res.x[-1])
     nll_sb = min(float(res.fun), nll_b)
     q0 = max(0.0, 2.0 * (nll_b - nll_sb))
-    # the standard deviation of f from the inverse of the full Hessian (shape profiled)
-    eps = 1e-5
-    hess = np.full((n_shape + 1, n_shape + 1), np.nan)
-    for j in range(n_shape + 1 if uncertainty else 0):
-        step = np.zeros(n_shape + 1)
-        step[j] = eps
-        hess[j] = (nll_and_grad(res.x + step)[1] - nll_and_grad(res.x - step)[1]) / (2 * eps)
-    try:
-        var_f = float(np.linalg.inv(0.5 * (hess + hess.T))[-1, -1]) if uncertainty else np.nan
-    except np.linalg.LinAlgError:
-        var_f = float("nan")
-    f_std = math.sqrt(var_f) if var_f > 0 else float("nan")
+    f_std = _fraction_std(nll_and_grad, res.x) if uncertainty else float("nan")
     return ResonanceFit(
         n_events=int(m.size),
         signal_fraction=f_hat,

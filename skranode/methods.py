@@ -23,6 +23,16 @@ from typing import Any
 
 import numpy as np
 
+from skranode.anode import ResidualANODE
+from skranode.classifiers import (
+    CATHODEClassifier,
+    IdealAD,
+    SupervisedClassifier,
+)
+from skranode.curtains import CURTAINs
+from skranode.flows import ConditionalFlowDensity
+from skranode.inference import W_START
+
 __all__ = [
     "DEFAULT_METHODS",
     "Method",
@@ -169,16 +179,11 @@ def registered_methods():
 
 # ----------------------------------------------------------------- built-in methods
 def _fit_ranode(inputs):
-    from skranode.anode import ResidualANODE
-    from skranode.inference import W_START
-
     est = ResidualANODE(inputs.background, w=W_START, learn_w=True, random_state=inputs.seed)
     return est.fit(inputs.X_sr, inputs.m_sr)
 
 
 def _fit_cathode(inputs):
-    from skranode.classifiers import CATHODEClassifier
-
     est = CATHODEClassifier(
         inputs.background,
         signal_region=inputs.window.bounds,
@@ -189,10 +194,6 @@ def _fit_cathode(inputs):
 
 
 def _fit_curtains(inputs):
-    from skranode.classifiers import CATHODEClassifier
-    from skranode.curtains import CURTAINs
-    from skranode.flows import ConditionalFlowDensity
-
     window = inputs.window
     # the base density: the recipe of the window's own background flow, one kept epoch
     flow = getattr(inputs.background, "density_", None)
@@ -213,16 +214,12 @@ def _fit_curtains(inputs):
 
 
 def _fit_iad(inputs):
-    from skranode.classifiers import IdealAD
-
     Z = np.r_[inputs.X_sr.to_numpy(), inputs.reference[inputs.feature_names].to_numpy()]
     y = np.r_[np.ones(len(inputs.X_sr)), np.zeros(len(inputs.reference))]
     return IdealAD(n_ensemble=inputs.n_ensemble, random_state=inputs.seed).fit(Z, y)
 
 
 def _fit_supervised(inputs):
-    from skranode.classifiers import SupervisedClassifier
-
     est = SupervisedClassifier(n_ensemble=inputs.n_ensemble, random_state=inputs.seed)
     labelled = inputs.labelled
     return est.fit(labelled[inputs.feature_names].to_numpy(), labelled["label"].to_numpy())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+import skranode.plotting as plotting
 from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
 from skranode.scan import scan_spectrum, sliding_windows
@@ -65,6 +66,77 @@ def _progress_printer():
     return report
 
 
+#: What the scan's numbers mean (``results.json["significance_meaning"]``).
+SIGNIFICANCE_MEANING = (
+    "local_significance: bump hunt in mjj after a cut on the k-fold R-ANODE score "
+    "(background from the dijet fit of the selected sideband events), the fitted "
+    "yield's uncertainty widened by its spread over the fold background templates "
+    "(local_significance_statistical without it); "
+    "w_interval_95, w_upper_limit_95, significance_likelihood_ratio: held-out mixture "
+    "likelihood with the background-model (w_std_background) and signal-model "
+    "(w_std_signal_model) uncertainties added; the *_statistical keys take both "
+    "models as exact; "
+    "global_significance: local_significance corrected for the look-elsewhere effect; "
+    "windows[...]['methods'][name]: the same cut and bump hunt on another method's "
+    "k-fold scores (statistical uncertainty only; not in the global significance)"
+)
+
+
+def _announce(windows, n_events, verbose):
+    if verbose:
+        print(
+            f"scanning {len(windows)} windows from {windows[0].low:g} to {windows[-1].high:g} "
+            f"TeV on {n_events} events ...",
+            flush=True,
+        )
+
+
+def _checked_columns(data):
+    feats = list(FEATURE_NAMES)
+    missing = [c for c in ["mjj", *feats] if c not in data]
+    if missing:
+        raise ValueError(f"The event table lacks the columns {missing}.")
+    return feats
+
+
+def _truth(scan, truth_mass):
+    """The planted mass, and whether the most significant window holds it."""
+    if truth_mass is None:
+        return {}
+    out = {"truth_mass": truth_mass}
+    if scan.best_window is not None:
+        lo, hi = scan.windows[scan.best_window]["signal_region"]
+        out["best_window_contains_truth"] = bool(lo <= truth_mass < hi)
+    return out
+
+
+def _run_notes(scan, preset):
+    """The notes of the run: the preset's caveat, every window's and the validation's."""
+    notes = []
+    if preset == "fast":
+        notes.append(
+            "preset 'fast' is for smoke runs: its small background models are not "
+            "calibrated (the main job's fast preset put its bump hunt above 2 sigma in 3 of "
+            "22 background-only runs, benchmarks/bench_calibration.py); quote numbers of "
+            "the default preset"
+        )
+    for k, win in enumerate(scan.windows):
+        lo, hi = win["signal_region"]
+        for note in win.get("notes", []):
+            notes.append(f"window {k} [{lo:g}, {hi:g}): {note}")
+        for name, part in win.get("methods", {}).items():
+            if part.get("skipped"):
+                notes.append(f"window {k} [{lo:g}, {hi:g}): {name} skipped: {part['skipped']}")
+            for note in part.get("notes", []):
+                notes.append(f"window {k} [{lo:g}, {hi:g}): {name}: {note}")
+    if scan.validation is not None:
+        for note in scan.validation["notes"]:
+            notes.append(f"most significant window {scan.best_window}: {note}")
+        for name, why in scan.validation["skipped"].items():
+            notes.append(f"most significant window {scan.best_window}: {name} skipped: {why}")
+    return notes
+
+
 def run_scan(
     data,
     *,
@@ -97,19 +169,11 @@ def run_scan(
         The windows (:func:`~skranode.scan.sliding_windows`).
     efficiency : float, default=0.02
         Fraction of sideband events kept by each window's cut.
-    validate : bool, default=True
-        Run the validation windows of the most significant window
-        (:func:`~skranode.scan.scan_spectrum`); their verdict is
-        ``significance_trusted``.
-    preset : {'default', 'fast'}, default='default'
-        Training budgets per window.
-    n_folds : int or None, default=None
-        Folds of the k-fold scoring; None takes the preset's.
+    validate, preset, n_folds
+        As :func:`~skranode.scan.scan_spectrum`.
     methods : sequence of str, default=()
         Registered methods analysed next to R-ANODE in every window (e.g.
-        ``("CURTAINs",)``: CATHODE against CURTAINs' morphed sideband events),
-        each with its local significance per window
-        (:func:`~skranode.scan.scan_spectrum`).
+        ``("CURTAINs",)``), each with its local significance per window.
     n_jobs : int or None, default=None
         Windows in parallel (one torch thread each).
     device : str, default='cpu'
@@ -133,17 +197,8 @@ def run_scan(
     )
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    feats = list(FEATURE_NAMES)
-    missing = [c for c in ["mjj", *feats] if c not in data]
-    if missing:
-        raise ValueError(f"The event table lacks the columns {missing}.")
-    labels = data["label"].to_numpy() if "label" in data else None
-    if verbose:
-        print(
-            f"scanning {len(windows)} windows from {windows[0].low:g} to {windows[-1].high:g} "
-            f"TeV on {len(data)} events ...",
-            flush=True,
-        )
+    feats = _checked_columns(data)
+    _announce(windows, len(data), verbose)
     start = time.perf_counter()
     scan = scan_spectrum(
         data[feats],
@@ -152,7 +207,7 @@ def run_scan(
         preset=preset,
         n_folds=n_folds,
         efficiency=efficiency,
-        labels=labels,
+        labels=data["label"].to_numpy() if "label" in data else None,
         methods=methods,
         n_jobs=n_jobs,
         device=device,
@@ -161,7 +216,6 @@ def run_scan(
         random_state=seed,
         progress=_progress_printer() if verbose else None,
     )
-    seconds = round(time.perf_counter() - start, 1)
     res = {
         "title": "skranode scan",
         "seed": seed,
@@ -170,54 +224,12 @@ def run_scan(
         "n_events": len(data),
         "notes": list(notes or []),
         **scan.to_dict(),
-        "seconds": dict(scan.seconds, total=seconds),
-        "significance_meaning": (
-            "local_significance: bump hunt in mjj after a cut on the k-fold R-ANODE score "
-            "(background from the dijet fit of the selected sideband events), the fitted "
-            "yield's uncertainty widened by its spread over the fold background templates "
-            "(local_significance_statistical without it); "
-            "w_interval_95, w_upper_limit_95, significance_likelihood_ratio: held-out mixture "
-            "likelihood with the background-model (w_std_background) and signal-model "
-            "(w_std_signal_model) uncertainties added; the *_statistical keys take both "
-            "models as exact; "
-            "global_significance: local_significance corrected for the look-elsewhere effect; "
-            "windows[...]['methods'][name]: the same cut and bump hunt on another method's "
-            "k-fold scores (statistical uncertainty only; not in the global significance)"
-        ),
+        "seconds": dict(scan.seconds, total=round(time.perf_counter() - start, 1)),
+        "significance_meaning": SIGNIFICANCE_MEANING,
     }
-    if truth_mass is not None:
-        res["truth_mass"] = truth_mass
-        best = scan.best_window
-        if best is not None:
-            lo, hi = scan.windows[best]["signal_region"]
-            res["best_window_contains_truth"] = bool(lo <= truth_mass < hi)
-    if preset == "fast":
-        res["notes"].append(
-            "preset 'fast' is for smoke runs: its small background models are not "
-            "calibrated (the main job's fast preset put its bump hunt above 2 sigma in 3 of "
-            "22 background-only runs, benchmarks/bench_calibration.py); quote numbers of "
-            "the default preset"
-        )
-    for k, win in enumerate(scan.windows):
-        lo, hi = win["signal_region"]
-        for note in win.get("notes", []):
-            res["notes"].append(f"window {k} [{lo:g}, {hi:g}): {note}")
-        for name, part in win.get("methods", {}).items():
-            if part.get("skipped"):
-                res["notes"].append(
-                    f"window {k} [{lo:g}, {hi:g}): {name} skipped: {part['skipped']}"
-                )
-            for note in part.get("notes", []):
-                res["notes"].append(f"window {k} [{lo:g}, {hi:g}): {name}: {note}")
-    if scan.validation is not None:
-        for note in scan.validation["notes"]:
-            res["notes"].append(f"most significant window {scan.best_window}: {note}")
-        for name, why in scan.validation["skipped"].items():
-            res["notes"].append(
-                f"most significant window {scan.best_window}: {name} skipped: {why}"
-            )
-    # the plots and results.json of this run replace the last run's as a whole (the
-    # cache stays: it is what lets an interrupted scan resume)
+    res.update(_truth(scan, truth_mass))
+    res["notes"] += _run_notes(scan, preset)
+    # replaces the last run's plots and results.json as a whole (the cache stays)
     with staged_outputs(out) as staging:
         res["plots"] = _write_plots(scan, data, staging, truth_mass, feats)
         (staging / "results.json").write_text(json.dumps(res, indent=2))
@@ -227,9 +239,7 @@ def run_scan(
 
 
 def _write_plots(scan, data, out, truth_mass, feats):
-    import matplotlib.pyplot as plt
-
-    from skranode import plotting
+    import matplotlib.pyplot as plt  # pyplot after the caller has chosen its backend
 
     if scan.best_window is None:
         return []

@@ -9,20 +9,15 @@ import torch
 from sklearn.model_selection import KFold, ShuffleSplit
 
 from skranode import ConditionalFlowDensity, ResidualANODE
+from skranode.bump_hunt import enhanced_bump_hunt
 from skranode.datasets import (
     FEATURE_NAMES,
     LHCOLikeBackgroundDensity,
     make_lhco_like,
     signal_region_mask,
 )
-from skranode.inference import (
-    DROP_68,
-    DROP_95,
-    enhanced_bump_hunt,
-    profile_intervals,
-    w_cross_fit,
-    w_profile,
-)
+from skranode.inference import w_cross_fit, w_profile
+from skranode.stats import DROP_68, DROP_95, profile_intervals
 from skranode.stats._profile import _HeldOutMixture
 
 matplotlib.use("Agg")
@@ -341,7 +336,7 @@ def _tilted_templates(seed, *, w=0.02, n=20000, n_templates=3, tau=0.15):
 
 
 def test_background_spread_restores_coverage_of_exchangeable_templates():
-    from skranode.inference import mixture_profile, with_background_spread
+    from skranode.stats import mixture_profile, with_background_spread
 
     stat, total = [], []
     for seed in range(200):
@@ -362,7 +357,7 @@ def test_background_spread_restores_coverage_of_exchangeable_templates():
 
 
 def test_background_spread_formula_and_identical_templates():
-    from skranode.inference import mixture_profile, with_background_spread
+    from skranode.stats import mixture_profile, with_background_spread
 
     w, nominal, templates = _tilted_templates(0, tau=0.3)
     prof = mixture_profile(nominal)
@@ -395,7 +390,7 @@ def test_signal_model_spread_restores_coverage_of_exchangeable_signal_models():
     """Signal models off by a random shift: their spread widens the interval to cover."""
     from scipy.stats import norm
 
-    from skranode.inference import mixture_profile, with_background_spread
+    from skranode.stats import mixture_profile, with_background_spread
     from skranode.utils._math import log_mean_exp
 
     stat, total = [], []
@@ -421,7 +416,7 @@ def test_signal_model_spread_restores_coverage_of_exchangeable_signal_models():
 
 
 def test_signal_model_part_adds_in_quadrature():
-    from skranode.inference import mixture_profile, with_background_spread
+    from skranode.stats import mixture_profile, with_background_spread
 
     _, nominal, templates = _tilted_templates(2, tau=0.3)
     prof = mixture_profile(nominal)
@@ -441,7 +436,7 @@ def test_signal_model_part_adds_in_quadrature():
 
 
 def test_background_spread_bad_input():
-    from skranode.inference import mixture_profile, with_background_spread
+    from skranode.stats import mixture_profile, with_background_spread
 
     _, nominal, templates = _tilted_templates(1)
     prof = mixture_profile(nominal)
@@ -458,7 +453,7 @@ def test_background_spread_bad_input():
 
 
 def test_mixture_w_hat_is_the_maximum_of_the_profile():
-    from skranode.inference import mixture_profile, mixture_w_hat
+    from skranode.stats import mixture_profile, mixture_w_hat
 
     w, nominal, _ = _tilted_templates(3)
     with warnings.catch_warnings():
@@ -475,7 +470,7 @@ def test_mixture_w_hat_is_the_maximum_of_the_profile():
 
 
 def test_wprofile_repr_shows_the_numbers_not_the_curves():
-    from skranode.inference import WProfile
+    from skranode.stats import WProfile
 
     grid = np.linspace(0.0, 0.5, 201)
     prof = WProfile(grid, -grid, -2 * grid, 0.01, 3.0, (0.0, 0.02), (0.0, 0.03), 2.4, 100, -5.0)

@@ -20,8 +20,8 @@ from skranode import (
     SidebandDensity,
 )
 from skranode.datasets import DIJET_PARAMS, dijet_pdf
-from skranode.inference import mixture_w_hat
 from skranode.mass_spectrum import DijetMassSpectrum
+from skranode.stats import mixture_w_hat
 from skranode.training import train_model
 from skranode.utils._validation import check_event_weights
 

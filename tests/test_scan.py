@@ -7,10 +7,10 @@ import pytest
 from scipy.stats import norm
 
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
-from skranode.inference import mixture_profile, profile_notes
 from skranode.mass_spectrum import fit_resonance
 from skranode.mass_window import MassWindow
 from skranode.scan import scan_spectrum, scan_window, sliding_windows
+from skranode.stats import mixture_profile, profile_notes
 
 FEATS = list(FEATURE_NAMES)
 

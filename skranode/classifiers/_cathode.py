@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from skranode import background as bkg_protocol
+import skranode.background as bkg_protocol
 from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.sideband import SidebandDensity

@@ -11,7 +11,7 @@ runs, in every window (:func:`scan_window`):
    folds; the held-out fold is scored with ``log p_S / p_B``. Every event's
    score therefore comes from models that never saw it, whether it lies in
    the signal region or in a sideband.
-2. **Signal fraction** (:func:`~skranode.inference.mixture_profile`): the
+2. **Signal fraction** (:func:`~skranode.stats.mixture_profile`): the
    held-out mixture likelihood of the signal-region events gives ``w_hat``,
    its 68 % / 95 % intervals, the one-sided 95 % CL upper limit on ``w`` and
    on the number of signal events, and a likelihood-ratio significance. That

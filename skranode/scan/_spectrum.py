@@ -266,12 +266,9 @@ min_sideband, methods, n_init, device
         Bootstrap replicas for the correlation of the windows.
     n_pseudo : int, default=200000
         Pseudo-experiments of the global p-value.
-    n_jobs : int or None, default=None
-        Windows analysed in parallel (joblib; ``joblib.parallel_config``
-        selects the backend, for example a dask cluster).
-    threads_per_job : int or None, default=1
-        Torch threads in each parallel worker; with ``n_jobs`` None or 1 the
-        caller's setting is kept.
+    n_jobs, threads_per_job : int or None, default=None, 1
+        Windows analysed in parallel and torch threads in each worker
+        (:func:`~skranode.scan.run_windows`).
     cache_dir : str, path or None, default=None
         Folder of per-window results; a window whose result is there (same
         events, window and settings) is not analysed again, so an
@@ -289,15 +286,11 @@ min_sideband, methods, n_init, device
     Returns
     -------
     result : ScanResult
-        Per window (``windows``): ``signal_region``, ``sideband``, ``centre``,
-        ``n_events``, ``n_sr_events``, ``w_hat``, ``w_interval_68``,
-        ``w_interval_95``, ``w_upper_limit_95``, ``n_signal_upper_limit_95``,
-        ``significance_likelihood_ratio`` (statistical only: assumes the
-        learned background is exact), ``local_significance`` and
-        ``local_p_value`` (the bump hunt after the k-fold score cut),
-        ``bump_hunt`` details, ``notes``, ``skipped`` (None or why), with
-        ``labels`` the true signal count and S/sqrt(B), and with ``methods``
-        each method's ``local_significance`` and ``local_p_value``.
+        Per window (``windows``): its events, the ``w`` numbers (``w_hat``,
+        intervals, upper limits; the likelihood-ratio significance is
+        statistical only), ``local_significance`` and ``local_p_value`` (the
+        bump hunt after the k-fold score cut), ``bump_hunt``, ``notes``,
+        ``skipped``; with ``labels`` the truth, with ``methods`` theirs.
     """
     features, mass, _ = check_events(X, m)
     options = WindowOptions(

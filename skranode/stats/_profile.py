@@ -407,6 +407,26 @@ def mixture_profile(log_ratio, *, w_max=0.5, loglik_zero=0.0):
     )
 
 
+def _checked_templates(profile, template_log_ratios, spurious, signal_model):
+    """The template ratios of :func:`with_background_spread` as a 2-D array, checked."""
+    templates = np.atleast_2d(np.asarray(template_log_ratios, dtype=np.float64))
+    if templates.shape[0] < 2 or templates.size == 0:
+        raise ValueError(
+            f"with_background_spread needs at least two templates; got {templates.shape[0]}."
+        )
+    if profile.log_ratio is not None and templates.shape[1] != profile.log_ratio.size:
+        raise ValueError(
+            f"template_log_ratios has {templates.shape[1]} events per template; the profile "
+            f"has {profile.log_ratio.size}. Pass the same held-out events in the same order."
+        )
+    if not np.all(np.isfinite(templates)):
+        raise ValueError("A template gives a non-finite log p_S - log p_B.")
+    for name, value in (("spurious", spurious), ("signal_model", signal_model)):
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
+    return templates
+
+
 def with_background_spread(profile, template_log_ratios, *, spurious=0.0, signal_model=0.0):
     """Add the background-model uncertainty to a w likelihood.
 
@@ -465,21 +485,7 @@ def with_background_spread(profile, template_log_ratios, *, spurious=0.0, signal
         If there are fewer than two templates, a ratio is not finite or the
         shapes do not match.
     """
-    templates = np.atleast_2d(np.asarray(template_log_ratios, dtype=np.float64))
-    if templates.shape[0] < 2 or templates.size == 0:
-        raise ValueError(
-            f"with_background_spread needs at least two templates; got {templates.shape[0]}."
-        )
-    if profile.log_ratio is not None and templates.shape[1] != profile.log_ratio.size:
-        raise ValueError(
-            f"template_log_ratios has {templates.shape[1]} events per template; the profile "
-            f"has {profile.log_ratio.size}. Pass the same held-out events in the same order."
-        )
-    if not np.all(np.isfinite(templates)):
-        raise ValueError("A template gives a non-finite log p_S - log p_B.")
-    for name, value in (("spurious", spurious), ("signal_model", signal_model)):
-        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
+    templates = _checked_templates(profile, template_log_ratios, spurious, signal_model)
     w_max = profile.w_max if profile.w_max is not None else 0.5
     w_hats = np.array([_HeldOutMixture(row).maximum(w_max) for row in templates])
     sigma_background = math.hypot(float(np.std(w_hats, ddof=1)), float(spurious))
