@@ -28,10 +28,9 @@ import time
 import torch
 from _common import environment
 
-from skranode.analysis import ANALYSIS_PRESETS
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
-from skranode.demo import DEMO_PRESETS
 from skranode.mass_window import MassWindow
+from skranode.presets import ANALYSIS_PRESETS, DEMO_PRESETS
 from skranode.scan import WindowOptions, scan_window, validation_tasks
 
 
@@ -44,14 +43,14 @@ def main():
     torch.set_num_threads(1)
     print(environment(), flush=True)
     cfg = DEMO_PRESETS[args.preset]
-    data = make_lhco_like(cfg["n_background"], args.n_signal, random_state=args.seed)
+    data = make_lhco_like(cfg.n_background, args.n_signal, random_state=args.seed)
     features = data[list(FEATURE_NAMES)].to_numpy()
     mass = data["mjj"].to_numpy()
     lo, hi = 3.3, 3.7
     side = hi - lo
     window = MassWindow(lo, hi, max(lo - side, float(mass.min())), hi + side)
     n_sr = int(window.in_signal_region(mass).sum())
-    kfold_preset = ANALYSIS_PRESETS[args.preset]["kfold_preset"]
+    kfold_preset = ANALYSIS_PRESETS[args.preset].kfold
     # the main job's start: half a first learned w; a fixed value here, the same for all parts
     w_start = 0.006
     common = dict(preset=kfold_preset, w_start=w_start, random_state=args.seed)

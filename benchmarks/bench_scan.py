@@ -279,7 +279,8 @@ def closure(args):
     from sklearn.model_selection import cross_val_predict
 
     from skranode.datasets import FEATURE_NAMES, make_lhco_like
-    from skranode.scan import SCAN_PRESETS, sliding_windows, window_background
+    from skranode.presets import SCAN_PRESETS
+    from skranode.scan import sliding_windows, window_background
 
     print(environment())
     feats = list(FEATURE_NAMES)
@@ -290,7 +291,7 @@ def closure(args):
                                   sideband_width=args.sideband_width):
         inside = window.in_range(df["mjj"].to_numpy())
         train = df[inside]
-        keep = (train.index.to_numpy() % cfg["n_folds"]) != 0  # one fold's share
+        keep = (train.index.to_numpy() % cfg.n_folds) != 0  # one fold's share
         start = time.perf_counter()
         n_sideband = int((~window.in_signal_region(train["mjj"].to_numpy()[keep])).sum())
         bkg = window_background(window, n_sideband, preset=args.preset)

@@ -62,46 +62,14 @@ from skranode.inference import W_START, cross_fit_start, w_cross_fit
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.methods import DEFAULT_METHODS, MethodInputs, get_method
 from skranode.metrics import max_sic
+from skranode.presets import ANALYSIS_PRESETS, AnalysisPreset, get_preset
 from skranode.scan import WindowOptions, WindowTask, run_validated, validation_tasks
-from skranode.sideband import BACKGROUND_FLOW_RECIPE, SidebandDensity
+from skranode.sideband import SidebandDensity
 from skranode.stats import profile_notes
 from skranode.utils._output import round_value, staged_outputs
 from skranode.utils._validation import resolve_device
 
-__all__ = ["ANALYSIS_PRESETS", "AnalysisResult", "analyse_window", "run_analysis"]
-
-#: Training budgets. ``default`` finishes the demo in a few minutes on a
-#: 2-core laptop; ``fast`` is for tests and smoke runs. ``w_folds`` and
-#: ``w_repeats`` are the folds and the signal models per fold of
-#: :func:`~skranode.inference.w_cross_fit`, used only for data without
-#: sidebands (with sidebands the k-fold stage, ``kfold_preset`` of
-#: :data:`~skranode.scan.SCAN_PRESETS`, gives w). ``reference_flow`` is the
-#: background flow trained on a true background sample when the data has no
-#: sidebands (a few 10k events: smaller batches, more epochs).
-ANALYSIS_PRESETS = {
-    "default": dict(
-        sideband_flow=dict(BACKGROUND_FLOW_RECIPE),
-        reference_flow=dict(
-            n_layers=6, n_hidden=64, batch_size=1024, learning_rate=2e-3, max_epochs=60, patience=10
-        ),
-        w_folds=5,
-        w_repeats=1,
-        n_ensemble=3,
-        kfold_preset="default",
-    ),
-    "fast": dict(
-        sideband_flow=dict(
-            n_layers=2, n_hidden=16, batch_size=2048, learning_rate=3e-3, max_epochs=4, patience=4
-        ),
-        reference_flow=dict(
-            n_layers=2, n_hidden=16, batch_size=1024, learning_rate=3e-3, max_epochs=4, patience=4
-        ),
-        w_folds=2,
-        w_repeats=1,
-        n_ensemble=1,
-        kfold_preset="fast",
-    ),
-}
+__all__ = ["AnalysisResult", "analyse_window", "run_analysis"]
 
 
 #: What the main job's numbers mean (``results.json["significance_meaning"]``).
@@ -165,8 +133,7 @@ _KFOLD_W_KEYS = (
 
 
 #: Pseudo-experiments of the bump hunt's empirical null in the signal region
-#: (:func:`~skranode.mass_spectrum.resonance_toys`; they resolve p down to
-#: 1 / 1001, 3.1 sigma, in about 15 s).
+#: (:func:`~skranode.stats.toy_null`): they resolve p down to 1 / 1001, 3.1 sigma.
 _N_TOYS = 1000
 
 
@@ -180,9 +147,13 @@ def _kfold_with_validation(features, mass, window, *, n_sr, preset, w_start, dev
     """
     options = WindowOptions(preset=preset, device=device, n_toys=_N_TOYS)
     named = validation_tasks(
-        features, mass, window, options, n_signal_region=n_sr, random_state=seed
+        features, mass, window, options, n_signal_region=n_sr, random_state=seed,
+        feature_names=_FEATS,
     )
-    task = WindowTask(features, mass, window, options, random_state=seed, w_start=w_start)
+    task = WindowTask(
+        features, mass, window, options, random_state=seed, w_start=w_start,
+        feature_names=_FEATS,
+    )
     on_gpu = resolve_device(device).type == "cuda"
     if n_jobs is None:
         n_jobs = 1 if on_gpu else min(1 + len(named), os.cpu_count() or 1)
@@ -204,7 +175,7 @@ class _Run:
 
     data: object
     window: MassWindow
-    cfg: dict
+    cfg: AnalysisPreset
     reference: object
     labelled: object
     seed: int
@@ -255,7 +226,7 @@ def _fit_sideband_background(run):
 
     def fit_background():
         flow = ConditionalFlowDensity(
-            **cfg["sideband_flow"], device=run.device, verbose=run.verbose
+            **cfg.sideband_flow.params(), device=run.device, verbose=run.verbose
         )
         density = SidebandDensity(window.bounds, density=flow, random_state=run.seed)
         return density.fit(data[_FEATS], run.m)
@@ -279,7 +250,7 @@ def _fit_sideband_background(run):
 def _fit_reference_background(run):
     def fit_reference():
         flow = ConditionalFlowDensity(
-            **run.cfg["reference_flow"],
+            **run.cfg.reference_flow.params(),
             device=run.device,
             verbose=run.verbose,
             random_state=run.seed,
@@ -333,7 +304,7 @@ def _methods_stage(run, chosen, background):
         reference=run.reference,
         labelled=run.labelled,
         seed=run.seed,
-        n_ensemble=run.cfg["n_ensemble"],
+        n_ensemble=run.cfg.n_ensemble,
         feature_names=_FEATS,
         X_all=run.data[_FEATS] if run.has_sidebands else None,
         m_all=run.m if run.has_sidebands else None,
@@ -367,7 +338,7 @@ def _kfold_stage(run, ranode):
             run.m,
             kfold_window,
             n_sr=int(run.in_sr.sum()),
-            preset=run.cfg["kfold_preset"],
+            preset=run.cfg.kfold,
             w_start=w_start,
             device=run.device,
             n_jobs=run.n_jobs,
@@ -409,8 +380,8 @@ def _cross_fit_stage(run, background, ranode):
         template,
         run.X_sr,
         run.m_sr,
-        cv=run.cfg["w_folds"],
-        n_repeats=run.cfg["w_repeats"],
+        cv=run.cfg.w_folds,
+        n_repeats=run.cfg.w_repeats,
         n_jobs=run.n_jobs,
         random_state=run.seed,
     )
@@ -496,18 +467,8 @@ class AnalysisResult:
 
 
 def analyse_window(
-    data,
-    *,
-    signal_region=DEFAULT_SIGNAL_REGION,
-    reference=None,
-    labelled=None,
-    test=None,
-    background=None,
-    methods=DEFAULT_METHODS,
-    seed=0,
-    device="auto",
-    n_jobs=None,
-    preset="default",
+    data, *, signal_region=DEFAULT_SIGNAL_REGION, reference=None, labelled=None, test=None,
+    background=None, methods=DEFAULT_METHODS, seed=0, device="auto", n_jobs=None, preset="default",
     verbose=False,
 ):
     """Analyse one signal region: background model, R-ANODE and w, the methods, the SIC.
@@ -540,7 +501,7 @@ def analyse_window(
         many processes as windows and CPU cores allow (one on a GPU); 1 runs
         them one after another in this process.
     preset : {'default', 'fast'}, default='default'
-        Training budgets (:data:`ANALYSIS_PRESETS`).
+        Training budgets (:data:`~skranode.presets.ANALYSIS_PRESETS`).
     verbose : bool, default=False
         Print the progress of each stage.
 
@@ -548,12 +509,11 @@ def analyse_window(
     -------
     result : AnalysisResult
     """
-    if preset not in ANALYSIS_PRESETS:
-        raise ValueError(f"preset must be one of {sorted(ANALYSIS_PRESETS)}; got {preset!r}.")
+    cfg = get_preset(ANALYSIS_PRESETS, preset)
     run = _Run(
         data=data,
         window=MassWindow.from_params(signal_region),
-        cfg=ANALYSIS_PRESETS[preset],
+        cfg=cfg,
         reference=reference,
         labelled=labelled,
         seed=seed,
@@ -597,22 +557,9 @@ def analyse_window(
 
 
 def run_analysis(
-    data,
-    *,
-    signal_region=DEFAULT_SIGNAL_REGION,
-    reference=None,
-    labelled=None,
-    test=None,
-    background=None,
-    seed=0,
-    device="auto",
-    n_jobs=None,
-    output="skranode-output",
-    preset="default",
-    verbose=True,
-    title="skranode",
-    notes=None,
-    methods=DEFAULT_METHODS,
+    data, *, signal_region=DEFAULT_SIGNAL_REGION, reference=None, labelled=None, test=None,
+    background=None, seed=0, device="auto", n_jobs=None, output="skranode-output",
+    preset="default", verbose=True, title="skranode", notes=None, methods=DEFAULT_METHODS,
 ):
     """Run the whole analysis on given events (DataFrames of ``mjj``, the features, ``label``).
 
@@ -649,7 +596,7 @@ def run_analysis(
     output : str or Path, default='skranode-output'
         Folder for ``results.json`` and the plots.
     preset : {'default', 'fast'}, default='default'
-        Training budgets (:data:`ANALYSIS_PRESETS`).
+        Training budgets (:data:`~skranode.presets.ANALYSIS_PRESETS`).
     verbose : bool, default=True
         Print progress and the results table.
     title : str, default='skranode'

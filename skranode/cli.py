@@ -287,12 +287,10 @@ def main(argv=None):
 
 
 def _run(args):
-    # One thread per process unless --threads says otherwise: torch's trainings
-    # and the OpenMP of scikit-learn's classifiers. Measured on 2 cores with two
-    # other CPU-bound processes running: the demo with torch's and OpenMP's
-    # defaults took 3.2 times its idle time (a 2-second classifier fit 20 times
-    # longer); parallel stages use processes, one thread each, instead.
-    # (restored afterwards, for a caller of main() in its own process)
+    # One thread per process unless --threads says otherwise, for torch's trainings
+    # and the OpenMP of scikit-learn's classifiers: the libraries' defaults oversubscribe
+    # a loaded machine (measured in the user guide, "Threads"); parallel stages use
+    # processes, one thread each. Restored afterwards, for a caller of main().
     threads = 1 if args.threads is None else args.threads
     saved_threads, saved_variable = torch.get_num_threads(), os.environ.get(THREADS_VARIABLE)
     torch.set_num_threads(threads)
@@ -358,22 +356,10 @@ def _scan(args):
         notes = [f"events from {args.data} as they are (labels only report the truth)"]
         truth = None
     run_scan(
-        data,
-        mass_range=tuple(args.mass_range),
-        width=args.width,
-        step=args.step,
-        sideband_width=args.sideband_width,
-        relative=args.relative,
-        efficiency=args.efficiency,
-        validate=args.validate,
-        preset=args.preset,
-        methods=("CURTAINs",) if args.curtains else (),
-        n_jobs=args.n_jobs,
-        device=args.device,
-        output=args.output,
-        seed=args.seed,
-        verbose=not args.quiet,
-        notes=notes,
-        truth_mass=truth,
+        data, mass_range=tuple(args.mass_range), width=args.width, step=args.step,
+        sideband_width=args.sideband_width, relative=args.relative, efficiency=args.efficiency,
+        validate=args.validate, preset=args.preset, methods=("CURTAINs",) if args.curtains else (),
+        n_jobs=args.n_jobs, device=args.device, output=args.output, seed=args.seed,
+        verbose=not args.quiet, notes=notes, truth_mass=truth,
     )
     return 0

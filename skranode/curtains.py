@@ -79,7 +79,7 @@ def default_curtains_base():
     """The base density of :class:`CURTAINs` (``base=None``).
 
     The background flow of :class:`~skranode.SidebandDensity`
-    (:data:`~skranode.sideband.BACKGROUND_FLOW_RECIPE`) with only its best
+    (:data:`~skranode.presets.BACKGROUND_FLOW`) with only its best
     epoch kept: the morphing flow's training evaluates the base at every step,
     and one kept epoch costs a fifth of five.
 

@@ -7,20 +7,12 @@ detector; a labelled sample for the supervised bound; a test set) and runs
 :func:`skranode.analysis.run_analysis` on them.
 """
 
-from skranode.analysis import ANALYSIS_PRESETS, run_analysis
+from skranode.analysis import run_analysis
 from skranode.datasets import make_lhco_like
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.presets import DEMO_PRESETS, get_preset
 
-__all__ = ["DEMO_PRESETS", "run_demo"]
-
-#: Event counts of the demo per preset (the training budgets are
-#: :data:`skranode.analysis.ANALYSIS_PRESETS`). ``default`` takes two to five minutes
-#: on an idle 2-core laptop, depending on the CPU; ``fast`` is for tests and smoke runs.
-DEMO_PRESETS = {
-    "default": dict(n_background=300_000, n_test_background=60_000, n_test_signal=3_000),
-    "fast": dict(n_background=60_000, n_test_background=20_000, n_test_signal=1_000),
-}
-
+__all__ = ["run_demo"]
 
 def _sr(df, window):
     return df[window.in_signal_region(df["mjj"].to_numpy())]
@@ -47,8 +39,8 @@ def run_demo(
     seed : int, default=0
         Seed of every random step.
     preset : {'default', 'fast'}, default='default'
-        Sizes (:data:`DEMO_PRESETS`) and training budgets
-        (:data:`skranode.analysis.ANALYSIS_PRESETS`).
+        Sizes (:data:`~skranode.presets.DEMO_PRESETS`) and training budgets
+        (:data:`~skranode.presets.ANALYSIS_PRESETS`).
     verbose : bool, default=True
         Print progress and the results table.
     **options
@@ -60,27 +52,18 @@ def run_demo(
     results : dict
         The numbers of the table (also written to ``results.json``).
     """
-    if preset not in DEMO_PRESETS or preset not in ANALYSIS_PRESETS:
-        raise ValueError(f"preset must be one of {sorted(DEMO_PRESETS)}; got {preset!r}.")
-    cfg = DEMO_PRESETS[preset]
+    cfg = get_preset(DEMO_PRESETS, preset)
     window = MassWindow.from_params(signal_region)
-    nb = cfg["n_background"]
+    nb = cfg.n_background
     if verbose:
         print("[0] generating events ...", flush=True)
     data = make_lhco_like(nb, n_signal, random_state=seed)
     reference = _sr(make_lhco_like(nb, 0, random_state=seed + 1), window)
     labelled = _sr(make_lhco_like(nb // 2, 20 * max(n_signal, 100), random_state=seed + 2), window)
-    n_test = cfg["n_test_background"] * 9
-    test = _sr(make_lhco_like(n_test, cfg["n_test_signal"], random_state=seed + 3), window)
+    n_test = cfg.n_test_background * 9
+    test = _sr(make_lhco_like(n_test, cfg.n_test_signal, random_state=seed + 3), window)
     return run_analysis(
-        data,
-        signal_region=window.bounds,
-        reference=reference,
-        labelled=labelled,
-        test=test,
-        seed=seed,
-        preset=preset,
-        verbose=verbose,
-        title="skranode demo",
+        data, signal_region=window.bounds, reference=reference, labelled=labelled,
+        test=test, seed=seed, preset=preset, verbose=verbose, title="skranode demo",
         **options,
     )

@@ -100,14 +100,8 @@ def _in_sr(frame, window):
 
 
 def prepare_events(
-    data,
-    *,
-    reference=None,
-    test=None,
-    n_signal=1000,
-    as_is=False,
-    signal_region=DEFAULT_SIGNAL_REGION,
-    seed=0,
+    data, *, reference=None, test=None, n_signal=1000, as_is=False,
+    signal_region=DEFAULT_SIGNAL_REGION, seed=0,
 ):
     """Turn event tables into the inputs of :func:`skranode.analysis.run_analysis`.
 
@@ -181,16 +175,8 @@ def prepare_events(
 
 
 def run_on_file(
-    data,
-    *,
-    reference=None,
-    test=None,
-    n_signal=1000,
-    as_is=False,
-    signal_region=DEFAULT_SIGNAL_REGION,
-    seed=0,
-    root_options=None,
-    **options,
+    data, *, reference=None, test=None, n_signal=1000, as_is=False,
+    signal_region=DEFAULT_SIGNAL_REGION, seed=0, root_options=None, **options,
 ):
     """Run the whole analysis on event files.
 

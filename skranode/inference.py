@@ -400,12 +400,11 @@ def w_cross_fit(
         ``w_hat``, the intervals and the significance are computed from the
         exact likelihood, not from the grid.
         ``estimators`` holds the fold models (fold-major, ``n_repeats`` each).
+        The intervals are statistical only (module docstring).
 
     See Also
     --------
     w_profile : the GBI scan over a grid of fixed ``w``.
-
-    The intervals are statistical only (module docstring).
 
     Examples
     --------

@@ -35,6 +35,7 @@ from skranode.mass_spectrum import bump_hunt_significance
 from skranode.mass_window import MassWindow, check_interval
 from skranode.metrics import check_binary_scores, check_min_background, sic_curve
 from skranode.stats import DROP_68, DROP_95
+from skranode.utils._validation import as_float_1d
 
 __all__ = [
     "plot_feature_comparison",
@@ -137,18 +138,6 @@ def _unpack_results(results, name="results"):
         y_true, y_score, *rest = value
         out.append((str(label), y_true, y_score, rest[0] if rest else None))
     return out
-
-
-def _as_1d(values, name):
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"Could not read {name} as numbers: {exc}") from exc
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}.")
-    return arr
 
 
 # ------------------------------------------------------------------ SIC and ROC
@@ -405,7 +394,7 @@ def plot_mass_spectrum(
             f"mass_spectrum_ attribute; got {type(spectrum).__name__}."
         )
     check_is_fitted(fitted)
-    m = _as_1d(m, "m")
+    m = as_float_1d(m, "m")
     if not np.all(np.isfinite(m)):
         raise ValueError("m contains NaN or infinity.")
     lo_range, hi_range = fitted.mass_range_
@@ -422,7 +411,7 @@ def plot_mass_spectrum(
             raise ValueError(f"bins must be a positive number of bins; got {bins}.")
         edges = np.linspace(lo_range, hi_range, int(bins) + 1)
     else:
-        edges = _as_1d(bins, "bins")
+        edges = as_float_1d(bins, "bins")
         if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
             raise ValueError("bins must be a positive int or at least two increasing finite edges.")
 
@@ -567,8 +556,8 @@ def plot_w_profile(
     >>> float(fig.axes[0].lines[0].get_ydata().min())
     0.0
     """
-    w = _as_1d(w_grid, "w_grid")
-    ll = _as_1d(loglik, "loglik")
+    w = as_float_1d(w_grid, "w_grid")
+    ll = as_float_1d(loglik, "loglik")
     if w.shape != ll.shape:
         raise ValueError(
             f"w_grid and loglik must have the same length; got {w.shape[0]} and {ll.shape[0]}."
@@ -963,7 +952,7 @@ def plot_scan_windows(m, windows, *, best_window=None, bins=80, ax=None):
     -------
     fig : matplotlib.figure.Figure
     """
-    m = _as_1d(m, "m")
+    m = as_float_1d(m, "m")
     ax = _axes(ax, figsize=(6.5, 4.2))
     ax.hist(m, bins=bins, histtype="step", color="k", label="events")
     ax.set_yscale("log")

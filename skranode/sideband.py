@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.presets import BACKGROUND_FLOW
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._math import weighted_mean
 from skranode.utils._torch import draw_seed
@@ -33,11 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKGROUND_FLOW_RECIPE", "SidebandDensity", "default_background_flow"]
 
-#: Parameters of :func:`default_background_flow`, the background flow of
-#: :class:`SidebandDensity` (``density=None``) and of the main job.
-BACKGROUND_FLOW_RECIPE = dict(
-    n_layers=8, n_hidden=64, batch_size=4096, learning_rate=2e-3, max_epochs=15, patience=5
-)
+#: Parameters of :func:`default_background_flow` (a dict of
+#: :data:`skranode.presets.BACKGROUND_FLOW`, the one owner).
+BACKGROUND_FLOW_RECIPE = BACKGROUND_FLOW.params()
 
 
 def default_background_flow():

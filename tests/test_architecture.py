@@ -26,7 +26,7 @@ LAYERS = [
         "datasets",
     },
     {"stats", "mass_spectrum"},
-    {"mass_window", "exceptions", "utils"},
+    {"mass_window", "exceptions", "utils", "presets"},
 ]
 
 #: Modules of the search, the statistics and the application, where no

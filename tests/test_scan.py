@@ -507,3 +507,31 @@ def test_scan_on_a_dask_cluster_matches_the_local_run(small_spectrum):
     for k in (0, 1):
         np.testing.assert_array_equal(local.details[k].scores, remote.details[k].scores)
     assert local.global_p_value == remote.global_p_value
+
+
+def test_registered_methods_get_the_callers_feature_names(monkeypatch):
+    """A 4-column array is not silently named as the LHCO features; a DataFrame's names
+    reach the methods."""
+    import pandas as pd
+
+    import skranode.methods as methods
+    from skranode.methods import Method
+
+    seen = []
+
+    def fit(inputs):
+        seen.append((list(inputs.X_sr.columns), list(inputs.feature_names)))
+        return None
+
+    probe = Method("names probe", fit, lambda model, X, m: np.zeros(len(X)))
+    monkeypatch.setitem(methods._REGISTRY, probe.name, probe)
+    df = make_lhco_like(n_background=20_000, n_signal=0, random_state=1)
+    X, m = df[FEATS].to_numpy(), df["mjj"].to_numpy()
+    window = MassWindow(3.3, 3.7, 2.9, 4.1)
+    kw = dict(preset="fast", n_folds=2, min_sideband=100, methods=(probe.name,), random_state=0)
+    scan_window(X, m, window, **kw)
+    assert seen == [(["x0", "x1", "x2", "x3"], ["x0", "x1", "x2", "x3"])] * 2
+    seen.clear()
+    named = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    scan_window(named, m, window, **kw)
+    assert seen == [(["a", "b", "c", "d"], ["a", "b", "c", "d"])] * 2

@@ -132,7 +132,7 @@ def test_caller_data_not_modified(events):
 
 
 def test_default_background_flow_is_the_main_jobs_fast_recipe():
-    from skranode.analysis import ANALYSIS_PRESETS
+    from skranode.presets import ANALYSIS_PRESETS, BACKGROUND_FLOW
     from skranode.sideband import BACKGROUND_FLOW_RECIPE, default_background_flow
 
     events = make_lhco_like(20_000, 0, random_state=3)
@@ -142,6 +142,7 @@ def test_default_background_flow_is_the_main_jobs_fast_recipe():
     for key, value in BACKGROUND_FLOW_RECIPE.items():
         assert got[key] == value == default_background_flow().get_params()[key], key
     # the main job trains the same recipe (one owner), not the slow published model
-    assert ANALYSIS_PRESETS["default"]["sideband_flow"] == BACKGROUND_FLOW_RECIPE
+    assert ANALYSIS_PRESETS["default"].sideband_flow == BACKGROUND_FLOW
+    assert BACKGROUND_FLOW.params() == BACKGROUND_FLOW_RECIPE
     assert ConditionalFlowDensity().get_params()["n_layers"] == 15
     assert len(est.density_.history_["val_loss"]) <= BACKGROUND_FLOW_RECIPE["max_epochs"]

@@ -7,6 +7,7 @@ import pandas as pd
 
 from skranode.datasets._base import MASS_NAME, check_count, check_generator
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
+from skranode.utils._validation import as_float_1d
 
 __all__ = ["signal_region_mask", "sideband_mask", "inject_signal"]
 
@@ -23,17 +24,10 @@ def _as_mass(m):
                 f"A DataFrame passed as the mass needs a {MASS_NAME!r} column (or exactly one "
                 f"column); got columns {list(m.columns)}."
             )
-    try:
-        arr = np.asarray(m, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"Could not read the mass as numbers: {exc}") from exc
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(
-            f"The mass must be 1-D with one value per event; got shape {arr.shape}. "
-            "For an event table with the mass first, pass X[:, 0]."
-        )
+    arr = as_float_1d(
+        m, "the mass", hint=" One value per event: for an event table with the mass first, "
+        "pass X[:, 0]."
+    )
     bad = ~np.isfinite(arr)
     if bad.any():
         raise ValueError(

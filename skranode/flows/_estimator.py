@@ -91,7 +91,7 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         events instead of all of them: the cost of a training then stops
         growing with the data beyond this size, while over the epochs it
         still sees every event. ``None`` trains on every event each epoch.
-        The scan uses it (:data:`~skranode.scan.SCAN_PRESETS`) so that a
+        The scan uses it (:data:`~skranode.presets.SCAN_PRESETS`) so that a
         window of a million events costs what one of about a hundred thousand
         does.
     patience : int, default=10

@@ -67,16 +67,17 @@ skipped form and table row), ``_tasks`` (tasks, workers, cache),
 :mod:`skranode.stats`.
 """
 
+# the training budgets moved to skranode.presets; importable from here as before
+from skranode.presets import SCAN_PRESETS as SCAN_PRESETS
 from skranode.scan._kfold import WindowResult, scan_window, window_score
 from skranode.scan._options import WindowOptions
 from skranode.scan._spectrum import ScanResult, scan_spectrum
 from skranode.scan._tasks import WindowTask, run_windows
 from skranode.scan._validation import run_validated, validation_tasks
-from skranode.scan._windows import SCAN_PRESETS, sliding_windows, window_background
+from skranode.scan._windows import sliding_windows, window_background
 from skranode.stats import SIGNAL_WIDTH
 
 __all__ = [
-    "SCAN_PRESETS",
     "SIGNAL_WIDTH",
     "ScanResult",
     "WindowOptions",

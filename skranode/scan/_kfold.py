@@ -43,7 +43,6 @@ from sklearn.model_selection import KFold
 
 from skranode.anode import ResidualANODE, default_signal_flow
 from skranode.closure import strip_checks
-from skranode.datasets import FEATURE_NAMES
 from skranode.inference import W_START, cross_fit_start
 from skranode.methods import MethodInputs, get_method
 from skranode.scan._options import WindowOptions
@@ -120,13 +119,6 @@ def window_score(ranode, features, mass, window):
     )
 
 
-def _feature_frame(features):
-    """Features as the DataFrame that the methods' fit and score get."""
-    n = features.shape[1]
-    names = list(FEATURE_NAMES) if n == len(FEATURE_NAMES) else [f"x{j}" for j in range(n)]
-    return pd.DataFrame(features, columns=names)
-
-
 @dataclass
 class _Events:
     """The events of a window and its sidebands, and which lie where."""
@@ -137,9 +129,14 @@ class _Events:
     sr: np.ndarray
     in_strips: np.ndarray
     strips: dict
+    names: list
+
+    def frame(self, index):
+        """The features of the events ``index`` as the DataFrame the methods get."""
+        return pd.DataFrame(self.features[index], columns=self.names)
 
 
-def _window_events(features, mass, window, labels):
+def _window_events(features, mass, window, labels, feature_names):
     inside = window.in_range(mass)
     mass = mass[inside]
     lo, hi = window.bounds
@@ -152,6 +149,7 @@ def _window_events(features, mass, window, labels):
         sr=window.in_signal_region(mass),
         in_strips=in_strips,
         strips={"low": (lo - strip, lo), "high": (hi, hi + strip)},
+        names=list(feature_names or [f"x{j}" for j in range(features.shape[1])]),
     )
 
 
@@ -172,7 +170,8 @@ class _Folds:
 
 
 def _fold_signal_flow(options, n_train_sr):
-    flow = default_signal_flow().set_params(**options.budget["signal_flow"], device=options.device)
+    budget = options.budget.signal_flow.params()
+    flow = default_signal_flow().set_params(**budget, device=options.device)
     batch = int(np.clip(n_train_sr // MIN_STEPS_PER_EPOCH, 64, flow.batch_size))
     return flow.set_params(batch_size=batch)
 
@@ -186,14 +185,14 @@ def _fold_methods(ev, folds, fold, train, train_sr, background, seed, options, w
         method = get_method(name)
         tic = time.perf_counter()
         inputs = MethodInputs(
-            X_sr=_feature_frame(ev.features[train_sr]),
+            X_sr=ev.frame(train_sr),
             m_sr=ev.mass[train_sr],
             background=background,
             window=window,
             seed=seed,
-            n_ensemble=options.budget["n_ensemble"],
-            feature_names=list(_feature_frame(ev.features[:0]).columns),
-            X_all=_feature_frame(ev.features[train]),
+            n_ensemble=options.budget.n_ensemble,
+            feature_names=ev.names,
+            X_all=ev.frame(train),
             m_all=ev.mass[train],
         )
         why = method.missing(inputs)
@@ -201,9 +200,7 @@ def _fold_methods(ev, folds, fold, train, train_sr, background, seed, options, w
             folds.method_scores[name] = why
             continue
         model = method.fit(inputs)
-        folds.method_scores[name][test] = method.score(
-            model, _feature_frame(ev.features[test]), ev.mass[test]
-        )
+        folds.method_scores[name][test] = method.score(model, ev.frame(test), ev.mass[test])
         folds.method_seconds[name] += time.perf_counter() - tic
 
 
@@ -393,12 +390,26 @@ def _too_few_events(options, n_sr, n_low, n_high):
 
 
 def analyse_kfold_window(
-    features, mass, window, options, *, w_start=None, labels=None, random_state=0
+    features,
+    mass,
+    window,
+    options,
+    *,
+    w_start=None,
+    labels=None,
+    random_state=0,
+    feature_names=None,
 ):
-    """:func:`scan_window` with its settings as one :class:`WindowOptions`."""
+    """:func:`scan_window` with its settings as one :class:`WindowOptions`.
+
+    ``feature_names`` name the columns for the registered methods (None: the
+    columns of a DataFrame ``features``, else ``x0``, ``x1``, ...).
+    """
     tic = time.perf_counter()
+    if feature_names is None and hasattr(features, "columns"):
+        feature_names = [str(c) for c in features.columns]
     features = np.asarray(features, dtype=np.float64)
-    ev = _window_events(features, np.asarray(mass, dtype=np.float64), window, labels)
+    ev = _window_events(features, np.asarray(mass, dtype=np.float64), window, labels, feature_names)
     n_sr, n_low = int(ev.sr.sum()), int(window.in_low_sideband(ev.mass).sum())
     n_high = int(window.in_high_sideband(ev.mass).sum())
     n_true = None if ev.labels is None else int(ev.labels[ev.sr].sum())
@@ -473,24 +484,9 @@ def analyse_kfold_window(
 
 
 def scan_window(
-    features,
-    mass,
-    window,
-    *,
-    preset="default",
-    n_folds=None,
-    efficiency=0.02,
-    signal_width=SIGNAL_WIDTH,
-    w_max=0.5,
-    min_signal_region=200,
-    min_sideband=500,
-    labels=None,
-    w_start=None,
-    n_init=None,
-    start_factors=(1.0, 2.0),
-    n_toys=0,
-    methods=(),
-    device="cpu",
+    features, mass, window, *, preset="default", n_folds=None, efficiency=0.02,
+    signal_width=SIGNAL_WIDTH, w_max=0.5, min_signal_region=200, min_sideband=500, labels=None,
+    w_start=None, n_init=None, start_factors=(1.0, 2.0), n_toys=0, methods=(), device="cpu",
     random_state=0,
 ):
     """Analyse one window of a scan with k-fold models (the stages: module docstring).
@@ -504,7 +500,7 @@ def scan_window(
     window : MassWindow
         The signal region and the outer sideband limits.
     preset : {'default', 'fast'}, default='default'
-        Training budgets (:data:`SCAN_PRESETS`).
+        Training budgets (:data:`~skranode.presets.SCAN_PRESETS`).
     n_folds : int or None, default=None
         Folds of the k-fold scoring (>= 2); None takes the preset's.
     efficiency : float in (0, 1), default=0.02
@@ -551,21 +547,14 @@ def scan_window(
     result : WindowResult
     """
     options = WindowOptions(
-        preset=preset,
-        n_folds=n_folds,
-        efficiency=efficiency,
-        signal_width=signal_width,
-        w_max=w_max,
-        min_signal_region=min_signal_region,
-        min_sideband=min_sideband,
-        n_init=n_init,
-        start_factors=start_factors,
-        n_toys=n_toys,
-        methods=check_methods(methods),
-        device=device,
+        preset=preset, n_folds=n_folds, efficiency=efficiency, signal_width=signal_width,
+        w_max=w_max, min_signal_region=min_signal_region, min_sideband=min_sideband,
+        n_init=n_init, start_factors=start_factors, n_toys=n_toys,
+        methods=check_methods(methods), device=device,
     )
     return analyse_kfold_window(
-        features, mass, window, options, w_start=w_start, labels=labels, random_state=random_state
+        features, mass, window, options, w_start=w_start, labels=labels,
+        random_state=random_state,
     )
 
 

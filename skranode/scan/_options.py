@@ -4,7 +4,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from skranode.scan._windows import SCAN_PRESETS
+from skranode.presets import SCAN_PRESETS, get_preset
 from skranode.stats import SIGNAL_WIDTH
 
 __all__ = ["WindowOptions"]
@@ -27,7 +27,7 @@ class WindowOptions:
     Attributes
     ----------
     preset : {'default', 'fast'}
-        Training budgets (:data:`~skranode.scan.SCAN_PRESETS`).
+        Training budgets (:data:`~skranode.presets.SCAN_PRESETS`).
     n_folds : int or None
         Folds of the k-fold scoring (>= 2); None takes the preset's.
     efficiency : float in (0, 1)
@@ -64,8 +64,7 @@ class WindowOptions:
     device: str = "cpu"
 
     def __post_init__(self):
-        if self.preset not in SCAN_PRESETS:
-            raise ValueError(f"preset must be one of {sorted(SCAN_PRESETS)}; got {self.preset!r}.")
+        get_preset(SCAN_PRESETS, self.preset)
         if not (isinstance(self.efficiency, numbers.Real) and 0 < self.efficiency < 1):
             raise ValueError(f"efficiency must be in (0, 1); got {self.efficiency!r}.")
         _check_int("n_folds", self.n_folds, allow_none=True, low=2)
@@ -85,15 +84,15 @@ class WindowOptions:
 
     @property
     def budget(self):
-        """The training budgets of the preset (a dict of :data:`~skranode.scan.SCAN_PRESETS`)."""
+        """The training budgets (:class:`~skranode.presets.ScanPreset`)."""
         return SCAN_PRESETS[self.preset]
 
     @property
     def folds(self):
         """Number of folds."""
-        return self.budget["n_folds"] if self.n_folds is None else int(self.n_folds)
+        return self.budget.n_folds if self.n_folds is None else int(self.n_folds)
 
     @property
     def restarts(self):
         """Restarts of the truth-free first fit."""
-        return self.budget["start_n_init"] if self.n_init is None else int(self.n_init)
+        return self.budget.start_n_init if self.n_init is None else int(self.n_init)

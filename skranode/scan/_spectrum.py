@@ -110,7 +110,7 @@ def _outside(window, lo, hi):
     return WindowResult(skipped_summary(summary, why))
 
 
-def _plan(features, mass, windows, options, labels, seeds, cache_dir):
+def _plan(features, mass, windows, options, labels, seeds, cache_dir, names):
     """The task of every window inside the data; a skipped result for the others."""
     lo, hi = float(mass.min()), float(mass.max())
     planned, skipped = [], {}
@@ -133,6 +133,7 @@ def _plan(features, mass, windows, options, labels, seeds, cache_dir):
             options,
             random_state=int(seeds[k]),
             labels=None if labels is None else labels[index],
+            feature_names=names,
         )
         if cache_dir is not None:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -189,6 +190,7 @@ def _validate_best(result, features, mass, planned, options, seeds, run_kw):
         n_signal_region=result.windows[best.k]["n_sr_events"],
         data_range=(float(mass.min()), float(mass.max())),
         random_state=int(seeds[best.k]),
+        feature_names=best.task.feature_names,
     )
     _, result.validation = run_validated([], named, label=f"{best.k:02d}", **run_kw)
     result.significance_trusted = result.validation["trusted"]
@@ -220,29 +222,10 @@ _NOTHING_ANALYSED = (
 
 
 def scan_spectrum(
-    X,
-    m,
-    *,
-    windows=None,
-    preset="default",
-    n_folds=None,
-    efficiency=0.02,
-    signal_width=SIGNAL_WIDTH,
-    w_max=0.5,
-    min_signal_region=200,
-    min_sideband=500,
-    labels=None,
-    n_bootstrap=100,
-    n_pseudo=200_000,
-    methods=(),
-    n_init=None,
-    n_jobs=None,
-    threads_per_job=1,
-    device="cpu",
-    cache_dir=None,
-    validate=True,
-    random_state=0,
-    progress=None,
+    X, m, *, windows=None, preset="default", n_folds=None, efficiency=0.02,
+    signal_width=SIGNAL_WIDTH, w_max=0.5, min_signal_region=200, min_sideband=500, labels=None,
+    n_bootstrap=100, n_pseudo=200_000, methods=(), n_init=None, n_jobs=None, threads_per_job=1,
+    device="cpu", cache_dir=None, validate=True, random_state=0, progress=None,
 ):
     """Slide the signal region over the spectrum, analyse every window, correct for the LEE.
 
@@ -292,7 +275,7 @@ min_sideband, methods, n_init, device
         bump hunt after the k-fold score cut), ``bump_hunt``, ``notes``,
         ``skipped``; with ``labels`` the truth, with ``methods`` theirs.
     """
-    features, mass, _ = check_events(X, m)
+    features, mass, names = check_events(X, m)
     options = WindowOptions(
         preset=preset,
         n_folds=n_folds,
@@ -307,7 +290,7 @@ min_sideband, methods, n_init, device
     )
     labels, windows = _checked_labels(labels, mass), _checked_windows(windows)
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=len(windows) + 1)
-    planned, skipped = _plan(features, mass, windows, options, labels, seeds, cache_dir)
+    planned, skipped = _plan(features, mass, windows, options, labels, seeds, cache_dir, names)
     run_kw = dict(n_jobs=n_jobs, threads_per_job=threads_per_job)
     result = _run(planned, skipped, len(windows), progress=progress, **run_kw)
     if not result.details:

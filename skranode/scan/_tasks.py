@@ -52,6 +52,8 @@ class WindowTask:
     cache : str or None, default=None
         Path stem of the window's cached result (``.json`` and ``.npz``): read
         when complete, written when the window is analysed.
+    feature_names : list of str or None, default=None
+        Names of the feature columns (None: ``x0``, ``x1``, ...).
     """
 
     features: np.ndarray = field(repr=False)
@@ -62,6 +64,7 @@ class WindowTask:
     w_start: float | None = None
     labels: np.ndarray = field(default=None, repr=False)
     cache: str = None
+    feature_names: list | None = None
 
     def run(self):
         """Analyse the window here (:func:`~skranode.scan.scan_window`)."""
@@ -73,6 +76,7 @@ class WindowTask:
             w_start=self.w_start,
             labels=self.labels,
             random_state=self.random_state,
+            feature_names=self.feature_names,
         )
 
 

@@ -21,7 +21,15 @@ __all__ = ["run_validated", "validation_tasks"]
 
 
 def validation_tasks(
-    features, mass, window, options, *, n_signal_region, data_range=None, random_state=0
+    features,
+    mass,
+    window,
+    options,
+    *,
+    n_signal_region,
+    data_range=None,
+    random_state=0,
+    feature_names=None,
 ):
     """The validation windows of a window, as tasks of :func:`~skranode.scan.run_windows`.
 
@@ -47,6 +55,8 @@ def validation_tasks(
         ``(min, max)`` of the masses of the data; None takes those of ``mass``.
     random_state : int, default=0
         Seeds the subsampling; each window gets a seed of its own from it.
+    feature_names : list of str or None, default=None
+        Names of the feature columns.
 
     Returns
     -------
@@ -66,7 +76,14 @@ def validation_tasks(
         keep &= rng.random(mass.size) < fraction
         width = options.signal_width * (vwin.width / window.width) * window.center / vwin.center
         vopt = dataclasses.replace(options, signal_width=width, n_toys=0, methods=())
-        task = WindowTask(features[keep], mass[keep], vwin, vopt, random_state=seed + 1 + k)
+        task = WindowTask(
+            features[keep],
+            mass[keep],
+            vwin,
+            vopt,
+            random_state=seed + 1 + k,
+            feature_names=feature_names,
+        )
         out[name] = (task, fraction)
     return out
 

@@ -1,8 +1,8 @@
 """The windows of a scan, their training budgets, their background models and the input check.
 
 :func:`sliding_windows` lays the signal regions over the spectrum;
-:data:`SCAN_PRESETS` holds the training budgets of a window's models and
-:func:`window_background` builds a window's sideband background from them;
+:func:`window_background` builds a window's sideband background from the
+training budgets of :data:`~skranode.presets.SCAN_PRESETS`;
 :func:`check_events` validates the events of a scan.
 """
 
@@ -12,62 +12,14 @@ import numpy as np
 
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow, check_interval
+from skranode.presets import SCAN_PRESETS, get_preset
 from skranode.sideband import SidebandDensity
 from skranode.utils._validation import check_aligned, check_mass
 
-__all__ = ["SCAN_PRESETS", "check_events", "sliding_windows", "window_background"]
+__all__ = ["check_events", "sliding_windows", "window_background"]
 
 #: Centre-of-mass energy of the LHC in TeV: masses above it are in the wrong units.
 SQRT_S_TEV = 13.0
-
-#: Training budgets per window. ``sideband_flow`` are the parameters of the
-#: background's :class:`~skranode.ConditionalFlowDensity`, ``signal_flow`` the
-#: overrides of :func:`~skranode.anode.default_signal_flow`.
-#: ``max_samples_per_epoch`` caps the cost of the signal models of the windows
-#: with the most events (the lowest masses of a falling spectrum): each epoch
-#: trains on a fresh random subset of 50 000 signal-region events, so that a
-#: window of a million events trains its signal models as long as one with a
-#: signal region of about 100 000 and still sees every event over its
-#: epochs. The background flows are not capped: capping them worsened the
-#: closure of the lowest windows (``benchmarks/bench_scan.py --mode closure``,
-#: numbers in the user guide).
-#: ``n_ensemble`` is the number of classifiers of the extra methods
-#: (``methods=``, e.g. CURTAINs' CATHODE), as in the main job's presets.
-#: ``start_n_init`` is the number of restarts of the truth-free first fit
-#: that sets the fold models' start (``ResidualANODE(n_init=...)``, as the
-#: main job's model): one training can lose a small signal for good, and
-#: then every fold starts at the floor.
-SCAN_PRESETS = {
-    "default": dict(
-        n_folds=3,
-        sideband_flow=dict(
-            n_layers=6,
-            n_hidden=64,
-            batch_size=4096,
-            learning_rate=2e-3,
-            max_epochs=10,
-            patience=4,
-        ),
-        signal_flow=dict(max_epochs=12, n_best=4, max_samples_per_epoch=50_000),
-        n_ensemble=3,
-        start_n_init=3,
-    ),
-    "fast": dict(
-        n_folds=2,
-        sideband_flow=dict(
-            n_layers=3,
-            n_hidden=32,
-            batch_size=2048,
-            learning_rate=3e-3,
-            max_epochs=5,
-            patience=5,
-        ),
-        signal_flow=dict(max_epochs=6, n_best=2, max_samples_per_epoch=50_000),
-        n_ensemble=1,
-        start_n_init=1,
-    ),
-}
-
 
 def sliding_windows(mass_range, *, width=0.4, step=0.2, sideband_width=0.4, relative=False):
     """The signal regions of a scan, each with its sidebands.
@@ -158,7 +110,7 @@ def window_background(window, n_sideband, *, preset="default", device="cpu", ran
     """The unfitted background model of one window of a scan.
 
     A :class:`~skranode.SidebandDensity` of the window's sidebands with the
-    flow of :data:`SCAN_PRESETS`, its batch shrunk so that an epoch over
+    flow of :data:`~skranode.presets.SCAN_PRESETS`, its batch shrunk so that an epoch over
     ``n_sideband`` events has at least 30 optimizer steps.
 
     Parameters
@@ -175,7 +127,7 @@ def window_background(window, n_sideband, *, preset="default", device="cpu", ran
     -------
     background : SidebandDensity
     """
-    params = dict(SCAN_PRESETS[preset]["sideband_flow"])
+    params = get_preset(SCAN_PRESETS, preset).sideband_flow.params()
     batch = n_sideband // MIN_STEPS_PER_EPOCH
     params["batch_size"] = int(np.clip(batch, 256, params["batch_size"]))
     return SidebandDensity(

@@ -7,6 +7,7 @@ import torch
 from sklearn.utils.validation import check_array, validate_data
 
 __all__ = [
+    "as_float_1d",
     "check_aligned",
     "check_event_weights",
     "check_mass",
@@ -18,6 +19,23 @@ __all__ = [
     "resolve_device",
     "split_features_and_mass",
 ]
+
+
+def as_float_1d(values, name, *, hint=""):
+    """``values`` as a 1-D float64 array (a column vector is flattened); no copy promised.
+
+    The error names ``name`` ("the mass", "m", ...) and ends with ``hint``.
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Could not read {name} as numbers: {exc}") from exc
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        subject = name[0].upper() + name[1:] if name.startswith("the ") else name
+        raise ValueError(f"{subject} must be 1-D; got shape {arr.shape}.{hint}")
+    return arr
 
 
 def check_mass(m, n_samples, *, name="m"):

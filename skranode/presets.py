@@ -1,0 +1,155 @@
+"""Training budgets and sizes of the jobs, in one place, as frozen dataclasses.
+
+* :data:`BACKGROUND_FLOW`: the background flow of
+  :class:`~skranode.SidebandDensity` (``density=None``) and of the main job.
+* :data:`SCAN_PRESETS`: the models of one window of a search
+  (:func:`~skranode.scan.scan_window`, both jobs' k-fold stage).
+* :data:`ANALYSIS_PRESETS`: the main job's models
+  (:func:`~skranode.analysis.analyse_window`); its k-fold stage takes the scan
+  preset it names.
+* :data:`DEMO_PRESETS`: the event counts of ``skranode demo``.
+
+``default`` is the calibrated recipe (user guide); ``fast`` is for tests and
+smoke runs, its numbers are not calibrated. What each costs is measured in
+``benchmarks/`` and quoted in the user guide.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = [
+    "ANALYSIS_PRESETS",
+    "BACKGROUND_FLOW",
+    "DEMO_PRESETS",
+    "SCAN_PRESETS",
+    "AnalysisPreset",
+    "DemoPreset",
+    "FlowRecipe",
+    "ScanPreset",
+    "SignalBudget",
+    "get_preset",
+]
+
+
+class _Parameters:
+    def params(self):
+        """The settings as keyword arguments."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FlowRecipe(_Parameters):
+    """Parameters of a :class:`~skranode.ConditionalFlowDensity` (the rest default)."""
+
+    n_layers: int
+    n_hidden: int
+    batch_size: int
+    learning_rate: float
+    max_epochs: int
+    patience: int
+
+
+@dataclass(frozen=True)
+class SignalBudget(_Parameters):
+    """Overrides of :func:`~skranode.anode.default_signal_flow` in a window.
+
+    ``max_samples_per_epoch`` caps the cost of the signal models of the
+    windows with the most events (the lowest masses of a falling spectrum).
+    """
+
+    max_epochs: int
+    n_best: int
+    max_samples_per_epoch: int  # fresh random subset of this size each epoch
+
+
+@dataclass(frozen=True)
+class ScanPreset:
+    """The models of one window: folds, the sideband background, the signal models.
+
+    ``n_ensemble`` is the number of classifiers of the extra methods
+    (``methods=``, e.g. CURTAINs' CATHODE); ``start_n_init`` the restarts of
+    the truth-free first fit that sets the fold models' start (one training
+    can lose a small signal for good, and then every fold starts at the floor).
+    """
+
+    n_folds: int
+    sideband_flow: FlowRecipe  # the window's background p_B(x | m)
+    signal_flow: SignalBudget  # R-ANODE's signal models
+    n_ensemble: int
+    start_n_init: int
+
+
+@dataclass(frozen=True)
+class AnalysisPreset:
+    """The main job's models.
+
+    ``reference_flow`` is the background flow trained on a true background
+    sample when the data has no sidebands; ``w_folds`` and ``w_repeats`` the
+    folds and signal models per fold of
+    :func:`~skranode.inference.w_cross_fit`, used only then; ``kfold`` the
+    name of the :data:`SCAN_PRESETS` entry of the k-fold stage.
+    """
+
+    sideband_flow: FlowRecipe
+    reference_flow: FlowRecipe
+    w_folds: int
+    w_repeats: int
+    n_ensemble: int
+    kfold: str
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """Event counts of ``skranode demo``: background of the data, test set."""
+
+    n_background: int
+    n_test_background: int
+    n_test_signal: int
+
+
+#: layers, hidden units, batch size, learning rate, epochs, patience
+BACKGROUND_FLOW = FlowRecipe(8, 64, 4096, 2e-3, 15, 5)
+
+#: folds, background flow, signal models, classifiers of extra methods, first-fit restarts
+SCAN_PRESETS = {
+    "default": ScanPreset(
+        3, FlowRecipe(6, 64, 4096, 2e-3, 10, 4), SignalBudget(12, 4, 50_000), 3, 3
+    ),
+    "fast": ScanPreset(2, FlowRecipe(3, 32, 2048, 3e-3, 5, 5), SignalBudget(6, 2, 50_000), 1, 1),
+}
+
+ANALYSIS_PRESETS = {
+    "default": AnalysisPreset(
+        sideband_flow=BACKGROUND_FLOW,
+        reference_flow=FlowRecipe(6, 64, 1024, 2e-3, 60, 10),
+        w_folds=5, w_repeats=1, n_ensemble=3, kfold="default",
+    ),
+    "fast": AnalysisPreset(
+        sideband_flow=FlowRecipe(2, 16, 2048, 3e-3, 4, 4),
+        reference_flow=FlowRecipe(2, 16, 1024, 3e-3, 4, 4),
+        w_folds=2, w_repeats=1, n_ensemble=1, kfold="fast",
+    ),
+}
+
+DEMO_PRESETS = {
+    "default": DemoPreset(n_background=300_000, n_test_background=60_000, n_test_signal=3_000),
+    "fast": DemoPreset(n_background=60_000, n_test_background=20_000, n_test_signal=1_000),
+}
+
+
+def get_preset(table, name):
+    """``table[name]``, or a ValueError that lists the presets.
+
+    Parameters
+    ----------
+    table : dict
+        :data:`SCAN_PRESETS`, :data:`ANALYSIS_PRESETS` or :data:`DEMO_PRESETS`.
+    name : str
+
+    Returns
+    -------
+    preset : ScanPreset, AnalysisPreset or DemoPreset
+    """
+    if name not in table:
+        raise ValueError(f"preset must be one of {sorted(table)}; got {name!r}.")
+    return table[name]
