@@ -40,7 +40,8 @@ from skranode.mass_window import MassWindow
 from skranode.stats import mixture_w_hat
 from skranode.training import batch_slices, evaluate_in_batches
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
-from skranode.utils._math import log_mean_exp, weighted_mean
+from skranode.utils._math import log_mean_exp
+from skranode.utils._scores import MeanLogLikelihoodMixin
 from skranode.utils._torch import draw_seed, seeded, torch_threads
 from skranode.utils._validation import (
     check_event_weights,
@@ -199,7 +200,9 @@ def default_data_flow():
 
 
 # --------------------------------------------------------------------------- helpers
-class _BackgroundRatioBase(bkg_protocol.SharedBackgroundMixin, DensityMixin, BaseEstimator):
+class _BackgroundRatioBase(
+    bkg_protocol.SharedBackgroundMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstimator
+):
     """What ANODE and R-ANODE share: the fixed background and the mass convention.
 
     The background is reached only through :mod:`skranode.background`, and a
@@ -462,26 +465,10 @@ class ANODE(_BackgroundRatioBase):
         log_data = self.flow_.score_samples(features, mass)
         return self._log_ratio(log_data, self._background_log_density(features, mass))
 
-    def score(
-        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
-    ) -> float:
-        """Mean log-likelihood ``log p_data(x | m)`` of the events (higher is better).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Events in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; ignored when ``mass_column`` is set.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Event weights of the mean (GridSearchCV passes each test fold's).
-
-        Returns
-        -------
-        score : float
-        """
+    def _log_likelihood(self, X, m):
+        """``log p_data(x | m)``: what :meth:`score` averages."""
         features, mass = self._check_input(X, m)
-        return weighted_mean(self.flow_.score_samples(features, mass), sample_weight)
+        return self.flow_.score_samples(features, mass)
 
     def sample(
         self, n_samples: int = 1, m: ArrayLike | None = None, random_state: Seed = None
@@ -1024,35 +1011,14 @@ class ResidualANODE(_BackgroundRatioBase):
             log_ps, self._background_log_density(features, mass, joint=self.joint)
         )
 
-    def score(
-        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
-    ) -> float:
-        """Mean log-likelihood of the events under the fitted mixture (higher is better).
-
-        ``mean(log(w p_S + (1 - w) p_B))`` with ``w = w_``: on held-out events,
-        the criterion by which :class:`~sklearn.model_selection.GridSearchCV`
-        picks ``w``.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Events in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; ignored when ``mass_column`` is set.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Event weights of the mean (GridSearchCV passes each test fold's).
-
-        Returns
-        -------
-        score : float
-        """
+    def _log_likelihood(self, X, m):
+        """``log(w p_S + (1 - w) p_B)`` with ``w = w_``: what :meth:`score` averages."""
         features, mass = self._check_input(X, m)
         log_ps = self._log_signal(features, mass)
         log_pb = self._background_log_density(features, mass, joint=self.joint)
         with np.errstate(divide="ignore"):  # w_ of exactly 0 or 1: log 0 = -inf is right
             log_w, log_1mw = np.log(self.w_), np.log1p(-self.w_)
-        mixture = np.logaddexp(log_w + log_ps, log_1mw + log_pb)
-        return weighted_mean(mixture, sample_weight)
+        return np.logaddexp(log_w + log_ps, log_1mw + log_pb)
 
     def sample(
         self, n_samples: int = 1, m: ArrayLike | None = None, random_state: Seed = None

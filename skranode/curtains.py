@@ -52,7 +52,8 @@ from skranode.mass_window import MassWindow
 from skranode.sideband import BACKGROUND_FLOW_RECIPE
 from skranode.training import batch_slices, train_model
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
-from skranode.utils._math import log_mean_exp, weighted_mean
+from skranode.utils._math import log_mean_exp
+from skranode.utils._scores import MeanLogLikelihoodMixin
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_event_weights,
@@ -196,7 +197,7 @@ def _base_log_prob(base_flows, y, c):
     return log_mean_exp(torch.stack([f.log_prob(y, c) for f in base_flows]))
 
 
-class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
+class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
     """Background model that morphs sideband events into the signal region (CURTAINsF4F).
 
     ``fit`` takes *all* events and uses the sidebands only: it learns a base
@@ -708,24 +709,6 @@ class CURTAINs(TorchStateMixin, DensityMixin, BaseEstimator):
                 "events from both sides of a signal region to use joint=True."
             )
         return self.mass_spectrum_.log_pdf(check_mass(m, None), window=tuple(self.signal_region))
-
-    def score(
-        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
-    ) -> float:
-        """Mean log density of the events (higher is better).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        m : array-like of shape (n_samples,), default=None
-        sample_weight : array-like of shape (n_samples,), default=None
-            Event weights of the mean (GridSearchCV passes each test fold's).
-
-        Returns
-        -------
-        score : float
-        """
-        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

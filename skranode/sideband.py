@@ -15,7 +15,7 @@ from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.presets import BACKGROUND_FLOW
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
-from skranode.utils._math import weighted_mean
+from skranode.utils._scores import MeanLogLikelihoodMixin
 from skranode.utils._torch import draw_seed
 from skranode.utils._validation import (
     check_event_weights,
@@ -64,7 +64,7 @@ def default_background_flow():
     return ConditionalFlowDensity(**BACKGROUND_FLOW_RECIPE)
 
 
-class SidebandDensity(DensityMixin, BaseEstimator):
+class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
     """Background density learned in the sidebands and interpolated into the signal region.
 
     ``fit`` selects the sideband events itself: every event whose mass lies
@@ -291,26 +291,6 @@ class SidebandDensity(DensityMixin, BaseEstimator):
             )
         m = check_mass(m, None)
         return self.mass_spectrum_.log_pdf(m, window=tuple(self.signal_region))
-
-    def score(
-        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
-    ) -> float:
-        """Mean ``log p_B(x | m)`` of the events (higher is better).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Events in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; ignored when ``mass_column`` is set.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Event weights of the mean (GridSearchCV passes each test fold's).
-
-        Returns
-        -------
-        score : float
-        """
-        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     def transform_latent(self, X: ArrayLike, m: ArrayLike | None = None) -> np.ndarray:
         """Map events to the latent space of the background flow ``density_``.

@@ -16,7 +16,8 @@ from skranode.flows._layers import build_flow
 from skranode.preprocessing import LogitScaler
 from skranode.training import batch_slices, evaluate_in_batches, train_model
 from skranode.utils._fitting import fit_all_or_nothing
-from skranode.utils._math import log_mean_exp, weighted_mean
+from skranode.utils._math import log_mean_exp
+from skranode.utils._scores import MeanLogLikelihoodMixin
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_event_weights,
@@ -45,7 +46,7 @@ __all__ = ["ConditionalFlowDensity"]
 MASS_EXTRAPOLATION_FACTOR = 4.0
 
 
-class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
+class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
     """Conditional normalizing flow density p(x | m) as a scikit-learn estimator.
 
     The features are mapped to an unbounded space by a :class:`LogitScaler`
@@ -593,26 +594,6 @@ class ConditionalFlowDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         """
         features, mass = self._check_input(X, m)
         return self._log_prob(features, mass)
-
-    def score(
-        self, X: ArrayLike, m: ArrayLike | None = None, sample_weight: ArrayLike | None = None
-    ) -> float:
-        """Mean log-likelihood of the events (higher is better).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Events in the layout used in :meth:`fit`.
-        m : array-like of shape (n_samples,), default=None
-            Masses; ignored when ``mass_column`` is set.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Event weights of the mean (GridSearchCV passes each test fold's).
-
-        Returns
-        -------
-        score : float
-        """
-        return weighted_mean(self.score_samples(X, m), sample_weight)
 
     def sample(self, m: ArrayLike, random_state: Seed = None) -> np.ndarray | pd.DataFrame:
         """Draw one event at each given mass.
