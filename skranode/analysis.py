@@ -349,11 +349,11 @@ def _kfold_stage(run, ranode):
     checks = summary.get("sideband_checks", {})
     res["sideband_checks"] = {k: v for k, v in checks.items() if k != "notes"}
     run.notes += checks.get("notes", [])
-    res["validation_windows"] = verdict["windows"]
-    res["validation_passed"] = verdict["passed"]
-    res["significance_trusted"] = verdict["trusted"]
-    run.notes += verdict["notes"]
-    run.skipped.update(verdict["skipped"])
+    res["validation_windows"] = verdict.windows
+    res["validation_passed"] = verdict.passed
+    res["significance_trusted"] = verdict.trusted
+    run.notes += verdict.notes
+    run.skipped.update(verdict.skipped)
     if summary["skipped"]:
         run.skipped["local significance"] = summary["skipped"]
         return None

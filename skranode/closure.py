@@ -25,6 +25,7 @@ one-sided or two-sided ``z`` and its ``p_value``.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -39,6 +40,7 @@ __all__ = [
     "outside_observed_range",
     "OUTSIDE_RANGE_NOTE",
     "VALIDATION_Z",
+    "ValidationVerdict",
     "strip_checks",
     "summarize_validation",
     "validation_windows",
@@ -310,6 +312,34 @@ def validation_windows(window, data_range, *, scale=0.5):
     return out
 
 
+@dataclass(frozen=True)
+class ValidationVerdict:
+    """What a window's validation windows say (:func:`summarize_validation`).
+
+    Attributes
+    ----------
+    windows : dict
+        Per name, the plain numbers of ``results.json`` (``signal_region``,
+        ``sideband``, ``fraction_of_events``, ``n_sr_events``,
+        ``significance``, ``w_hat``, ``w_interval_95``, ..., or ``skipped``).
+    notes : list of str
+        One sentence per failure.
+    skipped : dict
+        ``{'validation window <name>': why}``.
+    passed : bool or None
+        No failure (None when no window was analysed).
+    trusted : bool or None
+        Every analysed validation window below the threshold (None when none
+        was analysed).
+    """
+
+    windows: dict
+    notes: list
+    skipped: dict
+    passed: bool | None
+    trusted: bool | None
+
+
 def summarize_validation(validation, *, threshold=VALIDATION_Z):
     """The verdict of a window's validation windows, with the notes of their failures.
 
@@ -325,14 +355,7 @@ def summarize_validation(validation, *, threshold=VALIDATION_Z):
 
     Returns
     -------
-    verdict : dict
-        ``windows``: per name, the plain numbers of ``results.json``
-        (``signal_region``, ``sideband``, ``fraction_of_events``,
-        ``n_sr_events``, ``significance``, ``w_hat``, ``w_interval_95``, ...,
-        or ``skipped``); ``notes``: one sentence per failure; ``skipped``:
-        ``{'validation window <name>': why}``; ``passed``: no failure (None
-        when no window was analysed); ``trusted``: every analysed validation
-        window below ``threshold`` (None when none was analysed).
+    verdict : ValidationVerdict
     """
     out, notes, skipped = {}, [], {}
     for name, (vwin, fraction, s) in validation.items():
@@ -371,13 +394,13 @@ def summarize_validation(validation, *, threshold=VALIDATION_Z):
                 "numbers take background mismodelling for signal there"
             )
     tested = [v for v in out.values() if "skipped" not in v]
-    return {
-        "windows": out,
-        "notes": notes,
-        "skipped": skipped,
-        "passed": (not notes) if tested else None,
-        "trusted": all(v["significance"] < threshold for v in tested) if tested else None,
-    }
+    return ValidationVerdict(
+        windows=out,
+        notes=notes,
+        skipped=skipped,
+        passed=(not notes) if tested else None,
+        trusted=all(v["significance"] < threshold for v in tested) if tested else None,
+    )
 
 
 def format_validation(windows, trusted):

@@ -130,9 +130,9 @@ def _run_notes(scan, preset):
             for note in part.get("notes", []):
                 notes.append(f"window {k} [{lo:g}, {hi:g}): {name}: {note}")
     if scan.validation is not None:
-        for note in scan.validation["notes"]:
+        for note in scan.validation.notes:
             notes.append(f"most significant window {scan.best_window}: {note}")
-        for name, why in scan.validation["skipped"].items():
+        for name, why in scan.validation.skipped.items():
             notes.append(f"most significant window {scan.best_window}: {name} skipped: {why}")
     return notes
 
@@ -317,6 +317,6 @@ def _print_table(scan, res, out):
             f"{scan.global_method})"
         )
         if scan.validation is not None:
-            for line in format_validation(scan.validation["windows"], scan.significance_trusted):
+            for line in format_validation(scan.validation.windows, scan.significance_trusted):
                 print(f"  {line}")
     print(f"  plots and results.json in {out}/")

@@ -385,10 +385,10 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
     best = res.windows[res.best_window]
     lo, hi = best["signal_region"]
     val = res.validation
-    assert set(val["windows"]) == {"low", "high"}
-    analysed = {k: v for k, v in val["windows"].items() if "skipped" not in v}
+    assert set(val.windows) == {"low", "high"}
+    analysed = {k: v for k, v in val.windows.items() if "skipped" not in v}
     assert analysed
-    for entry in val["windows"].values():
+    for entry in val.windows.values():
         a, b = entry["signal_region"]
         assert b - a == pytest.approx((hi - lo) / 2)
         assert b <= lo - 0.1 or a >= hi + 0.1
@@ -401,7 +401,7 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
         v["significance"] < 2 for v in analysed.values()
     )
     assert res.to_dict()["significance_trusted"] is res.significance_trusted
-    assert set(val["skipped"]) == {f"validation window {k}" for k in val["windows"]} - {
+    assert set(val.skipped) == {f"validation window {k}" for k in val.windows} - {
         f"validation window {k}" for k in analysed
     }
     json.dumps(res.to_dict())  # plain Python

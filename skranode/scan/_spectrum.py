@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skranode.closure import ValidationVerdict
 from skranode.mass_window import MassWindow
 from skranode.scan._kfold import WindowResult, check_methods
 from skranode.scan._options import WindowOptions
@@ -48,10 +49,9 @@ class ScanResult:
     details : dict
         Per analysed window index: its :class:`WindowResult` (scores, w
         likelihood, signal-model samples), for plots; not in ``results.json``.
-    validation : dict or None
+    validation : ValidationVerdict or None
         The validation windows of the most significant window
-        (:func:`~skranode.closure.summarize_validation`: ``windows``,
-        ``notes``, ``skipped``, ``passed``, ``trusted``); None when not run.
+        (:func:`~skranode.closure.summarize_validation`); None when not run.
     significance_trusted : bool or None
         Every validation window of the most significant window below
         :data:`~skranode.closure.VALIDATION_Z`: the procedure finds nothing
@@ -68,7 +68,7 @@ class ScanResult:
     best_window: int = None
     correlation: np.ndarray = field(default=None, repr=False)
     details: dict = field(default_factory=dict, repr=False)
-    validation: dict = None
+    validation: ValidationVerdict = None
     significance_trusted: bool = None
     seconds: dict = field(default_factory=dict)
 
@@ -86,9 +86,9 @@ class ScanResult:
             "global_method": self.global_method,
             "best_window": self.best_window,
             "significance_trusted": self.significance_trusted,
-            "validation_passed": None if v is None else v["passed"],
-            "validation_windows": None if v is None else v["windows"],
-            "validation_notes": [] if v is None else v["notes"],
+            "validation_passed": None if v is None else v.passed,
+            "validation_windows": None if v is None else v.windows,
+            "validation_notes": [] if v is None else v.notes,
             "seconds": self.seconds,
             "windows": self.windows,
         }
@@ -193,7 +193,7 @@ def _validate_best(result, features, mass, planned, options, seeds, run_kw):
         feature_names=best.task.feature_names,
     )
     _, result.validation = run_validated([], named, label=f"{best.k:02d}", **run_kw)
-    result.significance_trusted = result.validation["trusted"]
+    result.significance_trusted = result.validation.trusted
     result.seconds["validation"] = round(time.perf_counter() - tic, 1)
 
 

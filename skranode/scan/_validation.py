@@ -108,7 +108,7 @@ def run_validated(tasks, named, *, n_jobs=None, threads_per_job=1, cache_dir=Non
     -------
     results : list of WindowResult
         Those of ``tasks``.
-    verdict : dict
+    verdict : ValidationVerdict
         :func:`~skranode.closure.summarize_validation` of the validation windows.
     """
     if cache_dir is not None:
