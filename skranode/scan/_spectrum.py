@@ -254,8 +254,9 @@ min_sideband, methods, n_init, device
         (:func:`~skranode.scan.run_windows`).
     cache_dir : str, path or None, default=None
         Folder of per-window results; a window whose result is there (same
-        events, window and settings) is not analysed again, so an
-        interrupted scan resumes where it stopped.
+        events, labels, window, settings and skranode version, unchanged since
+        it was written) is not analysed again, so an interrupted scan resumes
+        where it stopped; a damaged or foreign entry is recomputed, with a note.
     validate : bool, default=True
         Run the procedure in two validation windows of half the size next to
         the most significant window, where it must find nothing

@@ -9,6 +9,7 @@ it stopped).
 
 import dataclasses
 import hashlib
+import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
+import skranode
 from skranode.mass_window import MassWindow
 from skranode.scan._kfold import WindowResult, analyse_kfold_window
 from skranode.scan._options import WindowOptions
@@ -26,7 +28,7 @@ from skranode.stats import mixture_profile, with_background_spread
 __all__ = ["WindowTask", "cache_key", "run_windows"]
 
 #: Bumped when a cached window's content changes meaning (old caches are not reused).
-_CACHE_VERSION = 7
+_CACHE_VERSION = 8
 
 
 @dataclass
@@ -81,30 +83,82 @@ class WindowTask:
 
 
 def cache_key(task, **extra):
-    """A digest of everything that decides a task's result: events, window, options, seed."""
+    """A digest of everything that decides a task's result.
+
+    The events, the labels (they decide the reported truth), the window, the
+    options, the seed, the start and the package version.
+    """
     config = dict(
         dataclasses.asdict(task.options),
         version=_CACHE_VERSION,
+        skranode=skranode.__version__,
         window=[*task.window.bounds, *task.window.sideband],
         seed=int(task.random_state),
         w_start=task.w_start,
+        feature_names=task.feature_names,
         **extra,
     )
     digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode())
     for a in (task.features, task.mass):
         digest.update(np.ascontiguousarray(a).tobytes())
+    if task.labels is not None:
+        digest.update(b"labels")
+        digest.update(np.ascontiguousarray(task.labels, dtype=np.float64).tobytes())
     return digest.hexdigest()[:16]
 
 
-def _read_cache(path, w_max):
-    summary = json.loads(path.with_suffix(".json").read_text())
+class _Rejected(Exception):
+    """A cache entry that cannot be trusted (the message says why)."""
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _summary_digest(summary):
+    return _sha256(json.dumps(summary, sort_keys=True).encode())
+
+
+def _read_record(path, key):
+    """The cache record of ``path``, checked: its key, its summary's digest."""
+    try:
+        record = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError) as exc:
+        raise _Rejected(f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("summary"), dict):
+        raise _Rejected("not a skranode cache entry")
+    if record.get("key") != key:
+        raise _Rejected("written for other events or settings")
+    if record.get("summary_sha256") != _summary_digest(record["summary"]):
+        raise _Rejected("its numbers were changed after it was written")
+    return record
+
+
+def _read_arrays(path, record, task):
+    npz = path.with_suffix(".npz")
+    try:
+        data = npz.read_bytes()
+    except OSError:
+        raise _Rejected(f"its arrays ({npz.name}) are missing") from None
+    if _sha256(data) != record.get("npz_sha256"):
+        raise _Rejected(f"its arrays ({npz.name}) are not the ones written with it")
+    arrays = dict(np.load(io.BytesIO(data)))
+    if arrays["scores"].shape != (task.mass.size,):
+        raise _Rejected("its scores do not match the window's events")
+    return arrays
+
+
+def _read_cache(path, key, task):
+    """The cached result of ``task``; raises _Rejected when the entry cannot be trusted."""
+    record = _read_record(path, key)
+    summary = record["summary"]
     if summary.get("skipped"):
         return WindowResult(summary)
-    arrays = np.load(path.with_suffix(".npz"))
+    arrays = _read_arrays(path, record, task)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        profile = mixture_profile(arrays["log_ratio"], w_max=w_max)
-        if "templates" in arrays.files:
+        profile = mixture_profile(arrays["log_ratio"], w_max=task.options.w_max)
+        if "templates" in arrays:
             profile = with_background_spread(
                 profile,
                 arrays["templates"],
@@ -115,34 +169,55 @@ def _read_cache(path, w_max):
     return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
 
 
-def _write_cache(path, result):
+def _write_cache(path, key, result):
+    npz_sha = None
     if result.scores is not None:
-        tmp = path.with_name(path.name + ".tmp.npz")
+        buffer = io.BytesIO()
         np.savez(
-            tmp,
+            buffer,
             scores=result.scores,
             log_ratio=result.profile.log_ratio,
             signal_samples=result.signal_samples,
             **({"templates": result.templates} if result.templates is not None else {}),
         )
+        npz_sha = _sha256(buffer.getvalue())
+        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp.write_bytes(buffer.getvalue())
         tmp.replace(path.with_suffix(".npz"))
+    record = dict(
+        key=key,
+        npz_sha256=npz_sha,
+        summary=result.summary,
+        summary_sha256=_summary_digest(result.summary),
+    )
     # the summary last: a window counts as done only once both files are complete
     tmp = path.with_name(path.name + ".tmp.json")
-    tmp.write_text(json.dumps(result.summary))
+    tmp.write_text(json.dumps(record))
     tmp.replace(path.with_suffix(".json"))
 
 
 def _run_task(task, threads):
-    """One window in a worker: set its torch threads, reuse or write its cache."""
+    """One window in a worker: set its torch threads, reuse or write its cache.
+
+    A cache entry is used only when it is the one written for this task and
+    unchanged since; any other is recomputed, with a note that says why.
+    """
     path = None if task.cache is None else Path(task.cache)
+    key = None if path is None else path.name.rsplit("_", 1)[-1]
+    note = None
     if path is not None and path.with_suffix(".json").exists():
-        return _read_cache(path, task.options.w_max)
+        try:
+            return _read_cache(path, key, task)
+        except _Rejected as exc:
+            note = f"the cached result {path.name} was not used ({exc}); recomputed"
     if threads is not None:
         torch.set_num_threads(threads)
     result = task.run()
     result.backgrounds = []  # the fitted flows stay in the worker
+    if note is not None:
+        result.summary["notes"].append(note)
     if path is not None:
-        _write_cache(path, result)
+        _write_cache(path, key, result)
     return result
 
 
