@@ -19,7 +19,8 @@ Measured (see the closing note of the scan issue and the user guide)::
     # the speed-up of 2 processes and of a dask LocalCluster over one
     python benchmarks/bench_scan.py --mode speed --n-jobs-list 1 2 --dask
     # closure of the per-window background recipe (generated vs true SR background)
-    python benchmarks/bench_scan.py --mode closure --n-background 1000000 --mass-range 3.0 5.5
+    python benchmarks/bench_scan.py --mode closure --n-background 1000000 --mass-range 3.0 5.5 \\
+        --closure-log benchmarks/results/scan_closure.jsonl --closure-label before
 
 The pyBumpHunter comparison (``--bumphunter``, needs ``pip install -e
 ".[bench]"``, which installs pyBumpHunter) runs its BumpHunter1D on the mjj histogram of the same
@@ -303,8 +304,19 @@ def closure(args):
         y = np.r_[np.ones(len(sr)), np.zeros(len(generated))]
         proba = cross_val_predict(HistGradientBoostingClassifier(random_state=0), Z, y, cv=3,
                                   method="predict_proba")[:, 1]
-        print(f"window {window}: closure AUC {roc_auc_score(y, proba):.4f} "
+        auc = float(roc_auc_score(y, proba))
+        print(f"window {window}: closure AUC {auc:.4f} "
               f"({len(sr)} SR events; background fit {seconds:.0f} s)", flush=True)
+        if args.closure_log:
+            row = dict(
+                label=args.closure_label, window=list(window.bounds),
+                n_background=args.n_background, preset=args.preset, n_sideband=n_sideband,
+                epochs=len(bkg.density_.history_["val_loss"]), batch_size=bkg.density_.batch_size,
+                closure_auc=round(auc, 4), n_sr_events=len(sr), seconds=round(seconds, 1),
+                environment=environment(),
+            )
+            with open(args.closure_log, "a") as f:
+                f.write(json.dumps(row) + "\n")
 
 
 def main():
@@ -335,6 +347,10 @@ def main():
     parser.add_argument("--dask", action="store_true",
                         help="speed mode: also run on a dask LocalCluster (2 workers)")
     parser.add_argument("--log", default="scan_bench.jsonl")
+    parser.add_argument("--closure-log", default=None,
+                        help="closure mode: append one JSON line per window to this file")
+    parser.add_argument("--closure-label", default="",
+                        help="closure mode: a label of the run in its JSON lines (before/after)")
     parser.add_argument("--summarize", nargs="+", metavar="LOG")
     args = parser.parse_args()
     if args.summarize:
