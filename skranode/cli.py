@@ -9,11 +9,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import skranode
-from skranode.demo import run_demo
-from skranode.file_analysis import load_events, run_on_file
+from skranode import demo, file_analysis, scan_job
 from skranode.mass_window import DEFAULT_SIGNAL_REGION
 from skranode.methods import DEFAULT_METHODS
-from skranode.scan_job import make_scan_data, run_scan
 from skranode.utils._torch import THREADS_VARIABLE
 
 __all__ = ["main"]
@@ -135,7 +133,7 @@ def _parser():
     )
     parser.add_argument("--version", action="version", version=f"skranode {skranode.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
+    demo_parser = sub.add_parser(
         "demo",
         help="run the analysis on built-in LHCO-like data",
         description=(
@@ -146,13 +144,13 @@ def _parser():
             "methods; prints a table and writes results.json and plots to --output."
         ),
     )
-    demo.add_argument(
+    demo_parser.add_argument(
         "--n-signal",
         type=_integer(0),
         default=800,
         help="signal events planted over the whole mass range (default 800)",
     )
-    _common(demo)
+    _common(demo_parser)
     run = sub.add_parser(
         "run",
         help="run the analysis on an event file",
@@ -324,9 +322,9 @@ def _run_command(args):
         methods.insert(methods.index("CATHODE") + 1, "CURTAINs")
     common["methods"] = tuple(methods)
     if args.command == "demo":
-        run_demo(n_signal=args.n_signal, **common)
+        demo.run_demo(n_signal=args.n_signal, **common)
     else:
-        run_on_file(
+        file_analysis.run_on_file(
             args.data,
             reference=args.reference,
             test=args.test,
@@ -340,7 +338,7 @@ def _run_command(args):
 
 def _scan(args):
     if args.data is None:
-        data = make_scan_data(
+        data = scan_job.make_scan_data(
             n_background=args.n_background,
             n_signal=args.n_signal,
             signal_mass=args.signal_mass,
@@ -352,10 +350,10 @@ def _scan(args):
         ]
         truth = args.signal_mass if args.n_signal else None
     else:
-        data = load_events(args.data, **_root_kwargs(args))
+        data = file_analysis.load_events(args.data, **_root_kwargs(args))
         notes = [f"events from {args.data} as they are (labels only report the truth)"]
         truth = None
-    run_scan(
+    scan_job.run_scan(
         data, mass_range=tuple(args.mass_range), width=args.width, step=args.step,
         sideband_width=args.sideband_width, relative=args.relative, efficiency=args.efficiency,
         validate=args.validate, preset=args.preset, methods=("CURTAINs",) if args.curtains else (),
