@@ -21,7 +21,7 @@ One JSON line per (seed, background recipe) is appended to ``--log``
 (default ``benchmarks/results/defaults_lhco.jsonl``); lines already there are
 skipped, so an interrupted run resumes. ``--summarize`` prints the table.
 
-Run: ``python benchmarks/bench_defaults_lhco.py --seeds 0-2 [--tuned]``.
+Run: ``python benchmarks/bench_defaults_lhco.py --seeds 0-2 [--tuned] [--label after]``.
 """
 
 import argparse
@@ -39,6 +39,7 @@ from sklearn.model_selection import cross_val_predict
 from skranode import CATHODEClassifier, IdealAD, ResidualANODE, SidebandDensity
 from skranode.anode import default_data_flow
 from skranode.datasets import FEATURE_NAMES, lhco_sr_path, load_lhco_sr
+from skranode.ensemble import DensityEnsemble
 from skranode.metrics import max_sic
 
 FEATS = list(FEATURE_NAMES)
@@ -79,11 +80,15 @@ def run_one(seed, recipe):
     y_test = np.r_[np.zeros(len(test_bkg)), np.ones(len(test_sig))]
     torch.manual_seed(seed)
     density = default_data_flow() if recipe == "tuned" else None
+    background = SidebandDensity(signal_region=None, density=density, random_state=seed)
+    if recipe.startswith("ensemble"):
+        # ensemble<k>: k default background models, their mixture density
+        k = int(recipe[len("ensemble"):] or 5)
+        background = DensityEnsemble(background, n_estimators=k, n_jobs=2, random_state=seed)
     background, t_bkg = timed(
-        lambda: SidebandDensity(signal_region=None, density=density, random_state=seed).fit(
-            reference[FEATS], reference["mjj"].to_numpy()
-        )
+        lambda: background.fit(reference[FEATS], reference["mjj"].to_numpy())
     )
+    member = background.estimators_[0] if recipe.startswith("ensemble") else background
     X, m = data[FEATS], data["mjj"].to_numpy()
     w_true = float(data["label"].mean())
     out = {
@@ -91,7 +96,10 @@ def run_one(seed, recipe):
         "w_true": round(w_true, 6), "n_test": [len(test_bkg), len(test_sig)],
         "seconds": {"background": t_bkg},
         "closure_auc": round(closure_auc(background, test_bkg, seed), 4),
-        "background_epochs": len(background.density_.history_["val_loss"]),
+        "background_epochs": len(member.density_.history_["val_loss"]),
+        "background_steps": member.density_.history_.get("n_steps"),
+        "background_batch": member.density_.history_.get("batch_size"),
+        "background_converged": member.converged_,
     }
     ranode, out["seconds"]["R-ANODE"] = timed(
         lambda: ResidualANODE(background, w=w_true, random_state=seed).fit(X, m)
@@ -112,13 +120,14 @@ def run_one(seed, recipe):
 
 def summarize(path):
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    print(f"{'recipe':<8}{'seed':>5}{'AUC':>8}{'R-ANODE':>9}{'CATHODE':>9}{'IAD':>7}"
-          f"{'bkg s':>8}{'epochs':>8}")
-    for r in sorted(rows, key=lambda r: (r["recipe"], r["seed"])):
-        s = r["max_sic"]
-        print(f"{r['recipe']:<8}{r['seed']:>5}{r['closure_auc']:>8.4f}{s['R-ANODE']:>9.2f}"
-              f"{s['CATHODE']:>9.2f}{s['IAD']:>7.2f}{r['seconds']['background']:>8.1f}"
-              f"{r['background_epochs']:>8}")
+    print(f"{'label':<8}{'recipe':<8}{'seed':>5}{'AUC':>8}{'R-ANODE':>9}{'CATHODE':>9}{'IAD':>7}"
+          f"{'epochs':>8}{'steps':>7}  seconds (background, R-ANODE, CATHODE, IAD)")
+    for r in sorted(rows, key=lambda r: (r.get("label", "before"), r["recipe"], r["seed"])):
+        s, t = r["max_sic"], r["seconds"]
+        print(f"{r.get('label', 'before'):<8}{r['recipe']:<8}{r['seed']:>5}"
+              f"{r['closure_auc']:>8.4f}{s['R-ANODE']:>9.2f}{s['CATHODE']:>9.2f}{s['IAD']:>7.2f}"
+              f"{r['background_epochs']:>8}{r.get('background_steps') or '':>7}  "
+              f"{t['background']}, {t['R-ANODE']}, {t['CATHODE']}, {t['IAD']}")
 
 
 def main():
@@ -126,8 +135,14 @@ def main():
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--tuned", action="store_true",
                         help="also the tuned background flow (default_data_flow)")
+    parser.add_argument("--recipes", default=None,
+                        help="comma-separated background recipes instead: default, tuned, "
+                             "ensemble<k> (k default models, their mixture)")
     parser.add_argument("--log", default=str(RESULTS / "defaults_lhco.jsonl"))
     parser.add_argument("--summarize", action="store_true")
+    parser.add_argument("--label", default="after",
+                        help="label of this run's lines (the package version measured); lines "
+                             "without one are the 'before' numbers of issue 40")
     args = parser.parse_args()
     if args.summarize:
         summarize(args.log)
@@ -141,13 +156,18 @@ def main():
     log.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if log.exists():
-        done = {(r["seed"], r["recipe"]) for r in map(json.loads, log.read_text().splitlines())}
+        done = {
+            (r.get("label", "before"), r["seed"], r["recipe"])
+            for r in map(json.loads, log.read_text().splitlines())
+        }
     recipes = ["default", "tuned"] if args.tuned else ["default"]
+    if args.recipes:
+        recipes = args.recipes.split(",")
     for seed in parse_seeds(args.seeds):
         for recipe in recipes:
-            if (seed, recipe) in done:
+            if (args.label, seed, recipe) in done:
                 continue
-            out = run_one(seed, recipe)
+            out = {"label": args.label, **run_one(seed, recipe)}
             out["environment"] = environment()
             with log.open("a") as f:
                 f.write(json.dumps(out) + "\n")

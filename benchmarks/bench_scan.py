@@ -311,7 +311,10 @@ def closure(args):
             row = dict(
                 label=args.closure_label, window=list(window.bounds),
                 n_background=args.n_background, preset=args.preset, n_sideband=n_sideband,
-                epochs=len(bkg.density_.history_["val_loss"]), batch_size=bkg.density_.batch_size,
+                epochs=len(bkg.density_.history_["val_loss"]),
+                batch_size=bkg.density_.history_.get("batch_size", bkg.density_.batch_size),
+                steps=bkg.density_.history_.get("n_steps"),
+                stopped_early=bkg.density_.history_["stopped_early"],
                 closure_auc=round(auc, 4), n_sr_events=len(sr), seconds=round(seconds, 1),
                 environment=environment(),
             )

@@ -43,6 +43,7 @@ from the registry of :mod:`skranode.methods`.
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -57,6 +58,7 @@ import skranode.plotting as plotting
 from skranode.anode import ResidualANODE
 from skranode.closure import format_validation, outside_observed_range
 from skranode.datasets import FEATURE_NAMES
+from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.flows import ConditionalFlowDensity
 from skranode.inference import W_START, cross_fit_start, w_cross_fit
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
@@ -66,6 +68,7 @@ from skranode.presets import ANALYSIS_PRESETS, AnalysisPreset, get_preset
 from skranode.scan import WindowOptions, WindowTask, run_validated, validation_tasks
 from skranode.sideband import SidebandDensity
 from skranode.stats import profile_notes
+from skranode.training import convergence_note
 from skranode.utils._output import round_value, staged_outputs
 from skranode.utils._validation import resolve_device
 
@@ -229,9 +232,12 @@ def _fit_sideband_background(run):
             **cfg.sideband_flow.params(), device=run.device, verbose=run.verbose
         )
         density = SidebandDensity(window.bounds, density=flow, random_state=run.seed)
-        return density.fit(data[_FEATS], run.m)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkranodeConvergenceWarning)  # a note instead
+            return density.fit(data[_FEATS], run.m)
 
     background = run.stages.run("background model in the sidebands", fit_background)
+    _note_convergence(run, background.density_, "the background flow")
     expected, expected_std = background.mass_spectrum_.expected_count(window.bounds)
     run.res.update(
         n_sideband=background.n_sideband_,
@@ -247,6 +253,14 @@ def _fit_sideband_background(run):
     return background
 
 
+def _note_convergence(run, flow, what):
+    """Record whether ``flow`` converged in results.json, and a note when it did not."""
+    run.res["background_converged"] = bool(flow.history_.get("converged", True))
+    note = convergence_note(flow.history_, what)
+    if note is not None:
+        run.notes.append(note)
+
+
 def _fit_reference_background(run):
     def fit_reference():
         flow = ConditionalFlowDensity(
@@ -258,6 +272,7 @@ def _fit_reference_background(run):
         return flow.fit(run.reference[_FEATS], run.reference["mjj"].to_numpy())
 
     background = run.stages.run("background flow on the true background sample", fit_reference)
+    _note_convergence(run, background, "the background flow on the true background sample")
     run.skipped["sidebands"] = (
         "no sidebands in the data: the background flow is trained on the given true "
         "background sample (idealized), there is no mass-spectrum fit or SR count "

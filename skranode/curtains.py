@@ -41,7 +41,7 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -50,7 +50,7 @@ from skranode.flows import MADE, ConditionalFlowDensity
 from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import MassWindow
 from skranode.sideband import BACKGROUND_FLOW_RECIPE
-from skranode.training import batch_slices, train_model
+from skranode.training import batch_slices, resolve_batch_size, train_model
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._math import log_mean_exp
 from skranode.utils._scores import MeanLogLikelihoodMixin
@@ -236,10 +236,17 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
         Width of its conditioners.
     n_hidden_layers : int, default=2
         Hidden layers of each conditioner.
-    batch_size : int, default=2048
+    batch_size : int or 'auto', default='auto'
+        ``'auto'``: :func:`~skranode.training.auto_batch_size` of the
+        training events (about 32 steps per epoch, 256 to 2048 events).
     learning_rate : float, default=1e-3
     weight_decay : float, default=1e-6
-    max_epochs : int, default=20
+    max_epochs : int, default=200
+    max_steps : int or None, default=2000
+        Ceiling on the optimizer steps of the morphing flow: with
+        ``batch_size='auto'`` the budget is the same training whatever the
+        number of sideband events (formerly 20 epochs of 2048 events: 2000
+        steps for the quick start's sidebands, 300 for 30 000 events).
     max_samples_per_epoch : int or None, default=None
         See :class:`~skranode.flows.ConditionalFlowDensity`.
     patience : int, default=5
@@ -310,10 +317,11 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
         "n_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_hidden": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_hidden_layers": [Interval(numbers.Integral, 1, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_samples_per_epoch": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -334,10 +342,11 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
         n_layers=4,
         n_hidden=64,
         n_hidden_layers=2,
-        batch_size=2048,
+        batch_size="auto",
         learning_rate=1e-3,
         weight_decay=1e-6,
-        max_epochs=20,
+        max_epochs=200,
+        max_steps=2000,
         max_samples_per_epoch=None,
         patience=5,
         validation_fraction=0.2,
@@ -358,6 +367,7 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
         self.max_samples_per_epoch = max_samples_per_epoch
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -510,6 +520,7 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
         perm = rng.permutation(n)
         n_val = max(1, int(round(self.validation_fraction * n)))
         val_idx, train_idx = perm[:n_val], perm[n_val:]
+        batch_size = resolve_batch_size(self.batch_size, train_idx.size, self.max_samples_per_epoch)
         # validation pairs keep one source mass each, so that its loss is comparable;
         # source masses are drawn in proportion to the event weights
         p = None if weight is None else weight / weight.sum()
@@ -557,10 +568,11 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
                 loss_fn,
                 tensors(train_idx, c[train_idx]),
                 tensors(val_idx, c1_val),
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 learning_rate=self.learning_rate,
                 weight_decay=self.weight_decay,
                 max_epochs=self.max_epochs,
+                max_steps=self.max_steps,
                 patience=self.patience,
                 n_best=1,
                 generator=generator,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,10 +11,12 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.flows import ConditionalFlowDensity
 from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.presets import BACKGROUND_FLOW
+from skranode.training import convergence_note
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._scores import MeanLogLikelihoodMixin
 from skranode.utils._torch import draw_seed
@@ -42,20 +45,25 @@ BACKGROUND_FLOW_RECIPE = BACKGROUND_FLOW.params()
 def default_background_flow():
     """The background model p_B(x | m) of :class:`SidebandDensity` (``density=None``).
 
-    Eight masked autoregressive (affine) layers of 64 hidden units with batch
-    normalisation, AdamW at learning rate 2e-3 on batches of 4096 events for
-    up to 15 epochs along a cosine schedule, stopped after 5 without a better
-    validation loss, the 5 best epochs averaged: the recipe of the main job
-    (``skranode demo``), whose calibration the user guide measures.
+    Six masked autoregressive (affine) layers of 64 hidden units with batch
+    normalisation (:data:`skranode.presets.BACKGROUND_FLOW`), trained with
+    AdamW at learning rate 2e-3 for at most 2000 optimizer steps on batches
+    adapted to the data (``batch_size='auto'``: 1024 events for 30 000
+    training events, 2048 from 50 000 on) along a cosine schedule, stopped
+    after 10 epochs without a better validation loss; the 5 best epochs are
+    averaged. The same recipe is :class:`~skranode.ANODE`'s data model and
+    the main job's background flow.
 
-    Why not the published model (15 layers of 128 units, batches of 256, up to
-    100 epochs; ``ConditionalFlowDensity()``) needs about 25 minutes for the
-    176 000 sideband events of the quick start on a 2-core laptop (2.4 s per
-    epoch on 26 000 events), this recipe seconds (the demo's 264 000 sideband
-    events: 18.9 s on 2 cores; ``benchmarks/bench_quickstart.py``), and the
-    difference it makes is small against what the calibration already
-    accounts for: a classifier tells this recipe's signal-region events from
-    true background with an AUC of 0.508 on the demo (0.5 is ideal).
+    Why a budget in optimizer steps: a budget in epochs trains a small sample
+    for a few dozen steps. The former recipe (15 epochs of 4096 events) gave
+    120 steps on the 31 800 training events of the real LHCO signal region, a
+    classifier told its samples from true background with an AUC of 0.55 and
+    R-ANODE lost the signal (max SIC 1 to 4); this one reaches the held-out
+    likelihood of four times longer trainings there
+    (``benchmarks/bench_defaults_lhco.py``, the user guide's table). The
+    published model (15 layers of 128 units, batches of 256, up to 100
+    epochs; ``ConditionalFlowDensity()``) needs about 25 minutes for the
+    quick start's sidebands on a 2-core laptop.
 
     Returns
     -------
@@ -89,9 +97,10 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
     density : estimator or None, default=None
         Conditional density estimator for p_B(x | m) with ``fit(X, m)``,
         ``score_samples(X, m)`` and ``sample(m)``; None uses
-        :func:`default_background_flow` (8 MAF layers of 64 hidden units, the
-        main job's recipe: seconds, not the published model's half hour). It
-        is cloned in :meth:`fit`.
+        :func:`default_background_flow` (6 MAF layers of 64 hidden units
+        trained for at most 2000 optimizer steps: the main job's recipe, tens
+        of seconds, not the published model's half hour). It is cloned in
+        :meth:`fit`.
     mass_spectrum : estimator or None, default=None
         Model of the background mass spectrum; None uses
         :class:`~skranode.mass_spectrum.DijetMassSpectrum` (the 4-parameter dijet
@@ -115,6 +124,11 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
         Number of sideband events used for training.
     n_signal_region_ : int
         Number of events passed to ``fit`` that lie in the signal region.
+    converged_ : bool or None
+        Whether the background flow's training converged
+        (:func:`~skranode.training.has_converged`; a
+        :class:`~skranode.exceptions.SkranodeConvergenceWarning` says so when
+        not); None when ``density`` keeps no training history.
     n_features_in_ : int
         Number of columns of ``X`` seen in :meth:`fit`.
     feature_names_in_ : ndarray of str
@@ -202,6 +216,10 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
             sample_weight=None if weight is None else weight[train],
             role="density",
         )
+        history = getattr(density_, "history_", None)
+        note = convergence_note(history, "the background flow of SidebandDensity")
+        if note is not None:
+            warnings.warn(note, SkranodeConvergenceWarning, stacklevel=3)
         if window is None:
             n_signal_region, spectrum_ = 0, None
         else:
@@ -213,6 +231,7 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
         self.mass_spectrum_ = spectrum_
         self.n_sideband_ = int(train.sum())
         self.n_signal_region_ = n_signal_region
+        self.converged_ = None if history is None else bool(history.get("converged", True))
         return self
 
     def _window(self):

@@ -22,7 +22,126 @@ from tqdm.auto import tqdm
 
 from skranode.utils._torch import torch_threads, training_threads
 
-__all__ = ["TrainingResult", "batch_slices", "evaluate_in_batches", "train_model"]
+__all__ = [
+    "CONVERGENCE_TOLERANCE",
+    "EARLY_STOP_FRACTION",
+    "MIN_CONVERGED_STEPS",
+    "TrainingResult",
+    "auto_batch_size",
+    "batch_slices",
+    "evaluate_in_batches",
+    "convergence_note",
+    "has_converged",
+    "resolve_batch_size",
+    "train_model",
+]
+
+#: The validation loss counts as no longer falling when the best of the last
+#: fifth of the epochs (at least two) improved on the best before by at most
+#: this many nats per event.
+CONVERGENCE_TOLERANCE = 2e-3
+
+#: With the cosine schedule the learning rate of a training's last epochs is
+#: near zero, so its loss curve flattens (and early stopping may fire) at the
+#: end of any budget, however short. A flat end therefore shows convergence
+#: only after at least this many optimizer steps. Measured on 30 000
+#: LHCO-like events (tests/test_training_budget.py): 84 steps of 4096 events
+#: stopped early 0.02 nats per event short of a converged training; on the
+#: 264 000 sideband events of the demo 2000 steps ended 0.002 short of 4900.
+MIN_CONVERGED_STEPS = 1000
+
+#: Early stopping before this fraction of the epoch budget, while the
+#: learning rate is still high, is convergence whatever the number of steps
+#: (a small sample that starts to overfit).
+EARLY_STOP_FRACTION = 0.7
+
+#: ``batch_size='auto'``: the power of two nearest to the training events
+#: divided by this, clipped to ``AUTO_BATCH_RANGE``: an epoch has about 32
+#: optimizer steps or more, whatever the size of the data.
+AUTO_BATCH_STEPS = 32
+AUTO_BATCH_RANGE = (256, 2048)
+
+
+def auto_batch_size(n_train):
+    """The batch size of ``batch_size='auto'`` for ``n_train`` training events.
+
+    The power of two nearest to ``n_train / AUTO_BATCH_STEPS``, clipped to
+    :data:`AUTO_BATCH_RANGE`: small samples get small batches and so the
+    optimizer steps a fixed budget of epochs would otherwise lack; large
+    samples get the batches a CPU runs fastest per event.
+
+    Parameters
+    ----------
+    n_train : int
+        Number of training events.
+
+    Returns
+    -------
+    batch_size : int
+    """
+    target = max(float(n_train) / AUTO_BATCH_STEPS, 1.0)
+    low, high = AUTO_BATCH_RANGE
+    return int(min(max(2 ** round(math.log2(target)), low), high))
+
+
+def resolve_batch_size(batch_size, n_train, epoch_size=None):
+    """The batch size a training uses: ``batch_size``, or :func:`auto_batch_size` for ``'auto'``.
+
+    Parameters
+    ----------
+    batch_size : int or 'auto'
+    n_train : int
+        Number of training events.
+    epoch_size : int or None, default=None
+        Events per epoch when each epoch trains on a random subset
+        (``max_samples_per_epoch``).
+
+    Returns
+    -------
+    batch_size : int
+    """
+    if batch_size != "auto":
+        return int(batch_size)
+    return auto_batch_size(n_train if epoch_size is None else min(n_train, epoch_size))
+
+
+def has_converged(val_loss, stopped_early, n_steps=None, epoch_budget=None,
+                  tolerance=CONVERGENCE_TOLERANCE):
+    """Whether a training ended at convergence rather than at its budget.
+
+    Converged: early stopping before :data:`EARLY_STOP_FRACTION` of the epoch
+    budget; or at least :data:`MIN_CONVERGED_STEPS` optimizer steps and a
+    validation loss that no longer fell at the end (early stopping, or the best
+    of the last fifth of the epochs within ``tolerance`` of the best before).
+
+    Parameters
+    ----------
+    val_loss : sequence of float
+        Validation loss per epoch (nats per event for a likelihood).
+    stopped_early : bool
+        Whether early stopping ended it.
+    n_steps : int or None, default=None
+        Optimizer steps taken; None skips the check of their number.
+    epoch_budget : int or None, default=None
+        The most epochs the training could have run (after ``max_steps``);
+        None: any early stop counts only with enough steps.
+    tolerance : float, default=CONVERGENCE_TOLERANCE
+
+    Returns
+    -------
+    converged : bool
+    """
+    n = len(val_loss)
+    if stopped_early and epoch_budget is not None and n <= EARLY_STOP_FRACTION * epoch_budget:
+        return True
+    if n_steps is not None and n_steps < MIN_CONVERGED_STEPS:
+        return False
+    if stopped_early:
+        return True
+    last = max(2, n // 5)
+    if n <= last:
+        return False
+    return min(val_loss[:-last]) - min(val_loss) <= tolerance
 
 
 class TrainingResult:
@@ -39,14 +158,29 @@ class TrainingResult:
         Mean loss per epoch.
     stopped_early : bool
         Whether early stopping ended the training.
+    batch_size : int
+        The batch size trained with.
+    n_steps : int
+        Optimizer steps taken.
+    epoch_budget : int
+        The most epochs it could have run (``max_epochs`` capped by ``max_steps``).
+    converged : bool
+        :func:`has_converged` of the validation loss and the steps.
     """
 
-    def __init__(self, best_states, best_epochs, train_loss, val_loss, stopped_early):
+    def __init__(
+        self, best_states, best_epochs, train_loss, val_loss, stopped_early,
+        batch_size=None, n_steps=None, epoch_budget=None,
+    ):
         self.best_states = best_states
         self.best_epochs = best_epochs
         self.train_loss = train_loss
         self.val_loss = val_loss
         self.stopped_early = stopped_early
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.epoch_budget = epoch_budget
+        self.converged = has_converged(val_loss, stopped_early, n_steps, epoch_budget)
 
     def members(self, model):
         """Copies of ``model`` holding the kept epochs, in eval mode and frozen.
@@ -69,13 +203,62 @@ class TrainingResult:
         return torch.nn.ModuleList(members)
 
     def history(self):
-        """``train_loss``, ``val_loss``, ``best_epochs`` and ``stopped_early`` as a dict."""
+        """The losses per epoch, ``best_epochs``, ``stopped_early``, ``batch_size``,
+        ``n_steps`` and ``converged`` as a dict."""
         return {
             "train_loss": self.train_loss,
             "val_loss": self.val_loss,
             "best_epochs": self.best_epochs,
             "stopped_early": self.stopped_early,
+            "batch_size": self.batch_size,
+            "n_steps": self.n_steps,
+            "epoch_budget": self.epoch_budget,
+            "converged": self.converged,
         }
+
+
+def convergence_note(history, what="the flow"):
+    """A one-line note when a training's history says it did not converge, else None.
+
+    The one wording of that warning, for :class:`~skranode.SidebandDensity`,
+    the scan's windows and the main job's table and results.json.
+
+    Parameters
+    ----------
+    history : dict or None
+        A fitted flow's ``history_`` (:meth:`TrainingResult.history`); None
+        or a history without ``converged`` gives None.
+    what : str, default='the flow'
+        What was trained, for the note.
+
+    Returns
+    -------
+    note : str or None
+    """
+    if not history or history.get("converged", True):
+        return None
+    val, steps = history["val_loss"], history.get("n_steps")
+    last = max(2, len(val) // 5)
+    if steps is not None and steps < MIN_CONVERGED_STEPS:
+        budget = history.get("epoch_budget")
+        why = (
+            f"it ended after only {steps} optimizer steps of {history.get('batch_size')} "
+            f"events, at epoch {len(val)}"
+            + (f" of {budget}" if budget else "")
+            + " (the learning rate annealed to zero flattens the loss curve of any short "
+            "budget at its end)"
+        )
+    else:
+        gain = min(val[:-last]) - min(val) if len(val) > last else float("nan")
+        why = (
+            f"its validation loss still fell by {gain:.4f} nats per event in the last "
+            f"{last} of {len(val)} epochs ({steps} optimizer steps of "
+            f"{history.get('batch_size')} events)"
+        )
+    return (
+        f"{what} did not converge: {why}; raise max_steps (and max_epochs) of its "
+        "ConditionalFlowDensity, or use batch_size='auto'"
+    )
 
 
 def _batch_starts(n, batch_size, min_last=1):
@@ -159,6 +342,7 @@ def train_model(
     patience,
     n_best,
     generator,
+    max_steps=None,
     grad_clip=None,
     cosine_schedule=True,
     progress=False,
@@ -184,6 +368,12 @@ def train_model(
         new best validation loss stop the training.
     generator : torch.Generator
         Source of the shuffles, on the device of the data.
+    max_steps : int or None
+        Ceiling on the optimizer steps: the epochs are capped at
+        ``max_steps // steps_per_epoch`` (at least one), so that the budget of
+        a training is the same number of steps whatever the size of the data;
+        the cosine schedule spans the capped epochs. None: only
+        ``max_epochs``.
     grad_clip : float or None
         Clip the gradient norm to this value.
     cosine_schedule : bool
@@ -245,6 +435,8 @@ def train_model(
         # relative weights: their mean over the training events is 1
         train_weight = train_weight / train_weight.mean()
     steps_per_epoch = len(_batch_starts(n_epoch, batch_size, min_last))
+    if max_steps is not None:
+        max_epochs = max(1, min(max_epochs, int(max_steps) // steps_per_epoch))
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps_per_epoch)
         if cosine_schedule
@@ -311,4 +503,7 @@ def train_model(
         train_loss=train_hist,
         val_loss=val_hist,
         stopped_early=stopped_early,
+        batch_size=batch_size,
+        n_steps=len(train_hist) * steps_per_epoch,
+        epoch_budget=max_epochs,
     )

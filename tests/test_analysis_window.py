@@ -67,6 +67,9 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     assert res["significance_toys"] == pytest.approx(norm.isf(res["p_value_toys"]), abs=1e-3)
     assert isinstance(res["notes"], list)
     assert any("preset 'fast' is for smoke runs" in note for note in res["notes"])
+    # the fast preset's background flow (4 epochs) stops at its budget: said in the results
+    assert res["background_converged"] is False
+    assert any(n.startswith("the background flow did not converge") for n in res["notes"])
     assert result.window.bounds == (3.3, 3.7)
     # the truth-free checks: the sideband strips and the validation windows
     assert set(res["sideband_checks"]) == {"low", "high", "passed"}

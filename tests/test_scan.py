@@ -262,6 +262,10 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         assert checks[side]["likelihood"]["p_value"] >= 0
     assert checks["passed"] in (True, False)
     assert set(checks["notes"]) <= set(summary["notes"])
+    # the fast preset's fold backgrounds (5 epochs) stop at their budget: the
+    # window says so, naming the setting, in its notes (the table and results.json)
+    budget = [n for n in summary["notes"] if "background flow did not converge" in n]
+    assert len(budget) == 3 and all("max_steps" in n for n in budget)
 
 
 def test_first_fit_restarts_set_the_fold_start(small_spectrum, monkeypatch):

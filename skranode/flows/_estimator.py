@@ -14,7 +14,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from skranode.flows._layers import build_flow
 from skranode.preprocessing import LogitScaler
-from skranode.training import batch_slices, evaluate_in_batches, train_model
+from skranode.training import (
+    batch_slices,
+    evaluate_in_batches,
+    resolve_batch_size,
+    train_model,
+)
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._math import log_mean_exp
 from skranode.utils._scores import MeanLogLikelihoodMixin
@@ -79,14 +84,23 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         Spline bins (``'rqs'`` only).
     tail_bound : float, default=4.0
         Spline interval half-width in standardised units (``'rqs'`` only).
-    batch_size : int, default=2048
+    batch_size : int or 'auto', default=2048
         Training batch size. Large batches run much faster on a CPU.
+        ``'auto'``: :func:`~skranode.training.auto_batch_size` of the
+        training events (the power of two nearest to a 32nd of them, between
+        256 and 2048), so that a small sample still gets enough optimizer
+        steps per epoch.
     learning_rate : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-6
         AdamW weight decay.
     max_epochs : int, default=100
         Maximum number of epochs.
+    max_steps : int or None, default=None
+        Ceiling on the optimizer steps (the epochs are capped at
+        ``max_steps // steps_per_epoch``; the cosine schedule spans them):
+        a budget that means the same training whatever the size of the data.
+        None: only ``max_epochs`` and ``patience`` end the training.
     max_samples_per_epoch : int or None, default=None
         Train each epoch on a fresh random subset of this many training
         events instead of all of them: the cost of a training then stops
@@ -138,7 +152,11 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         context is ``(m - mass_mean_) / mass_scale_``.
     history_ : dict
         ``train_loss`` and ``val_loss`` per epoch (mean negative log-likelihood
-        in original units), ``best_epochs`` and ``stopped_early``.
+        in original units), ``best_epochs``, ``stopped_early``, the
+        ``batch_size`` trained with, ``n_steps`` (optimizer steps) and
+        ``converged`` (:func:`~skranode.training.has_converged`: False when the
+        validation loss was still falling at the last epoch, so that
+        ``max_steps`` or ``max_epochs``, not the data, ended the training).
     device_ : torch.device
         Device of the fitted flows.
     n_features_in_ : int
@@ -178,10 +196,11 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         "batch_norm": ["boolean"],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_samples_per_epoch": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_best": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -211,6 +230,7 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         learning_rate=1e-3,
         weight_decay=1e-6,
         max_epochs=100,
+        max_steps=None,
         max_samples_per_epoch=None,
         patience=10,
         n_best=5,
@@ -236,6 +256,7 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
         self.max_samples_per_epoch = max_samples_per_epoch
         self.patience = patience
         self.n_best = n_best
@@ -466,7 +487,7 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         self, features, mass, *, loss=None, extra=(), on_epoch_end=None, weight=None, init=0
     ):
         n = features.shape[0]
-        if self.batch_norm and self.batch_size < 2:
+        if self.batch_norm and self.batch_size != "auto" and self.batch_size < 2:
             raise ValueError(
                 f"batch_size={self.batch_size} with batch_norm=True: batch normalisation "
                 "needs at least 2 events per batch; raise batch_size or set batch_norm=False."
@@ -474,6 +495,7 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         train_idx, val_idx = self._split(n, rng)
+        batch_size = resolve_batch_size(self.batch_size, train_idx.size, self.max_samples_per_epoch)
         for _ in range(init + 1):
             seed = draw_seed(rng)  # restart k: the (k+1)-th seed after the split
         train_weight = val_weight = None
@@ -504,10 +526,11 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
                 loss,
                 train,
                 val,
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 learning_rate=self.learning_rate,
                 weight_decay=self.weight_decay,
                 max_epochs=self.max_epochs,
+                max_steps=self.max_steps,
                 patience=self.patience,
                 n_best=self.n_best,
                 generator=generator,

@@ -43,6 +43,7 @@ from sklearn.model_selection import KFold
 
 from skranode.anode import ResidualANODE, default_signal_flow
 from skranode.closure import strip_checks
+from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.inference import W_START, cross_fit_start
 from skranode.methods import MethodInputs, get_method
 from skranode.scan._options import WindowOptions
@@ -61,6 +62,7 @@ from skranode.stats import (
     window_bump_hunt,
     with_background_spread,
 )
+from skranode.training import convergence_note
 from skranode.utils._math import log_mean_exp
 from skranode.utils._output import round_value
 
@@ -167,6 +169,7 @@ class _Folds:
     strip_parts: list = field(default_factory=list)
     method_scores: dict = field(default_factory=dict)
     method_seconds: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 def _fold_signal_flow(options, n_train_sr):
@@ -214,7 +217,13 @@ def _train_fold(ev, folds, fold, seed, window, options):
         preset=options.preset,
         device=options.device,
         random_state=seed,
-    ).fit(x[train], m[train])
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkranodeConvergenceWarning)  # a note instead
+        background.fit(x[train], m[train])
+    note = convergence_note(background.density_.history_, f"fold {fold}'s background flow")
+    if note is not None:
+        folds.notes.append(note)
     train_sr = train[ev.sr[train]]
     signal_flow = _fold_signal_flow(options, train_sr.size)
     if folds.w_start is None:
@@ -327,6 +336,7 @@ def _background_checks(ev, folds, seed):
         ev.strips,
         random_state=seed,
     )
+    notes = folds.notes + notes
     checks["notes"] = notes
     return checks, notes
 

@@ -110,8 +110,10 @@ def window_background(window, n_sideband, *, preset="default", device="cpu", ran
     """The unfitted background model of one window of a scan.
 
     A :class:`~skranode.SidebandDensity` of the window's sidebands with the
-    flow of :data:`~skranode.presets.SCAN_PRESETS`, its batch shrunk so that an epoch over
-    ``n_sideband`` events has at least 30 optimizer steps.
+    flow of :data:`~skranode.presets.SCAN_PRESETS`. A preset with a fixed batch size
+    (``fast``) has it shrunk so that an epoch over ``n_sideband`` events has at
+    least 30 optimizer steps; ``batch_size='auto'`` (``default``) adapts it in
+    the fit (:func:`~skranode.training.auto_batch_size`).
 
     Parameters
     ----------
@@ -128,8 +130,9 @@ def window_background(window, n_sideband, *, preset="default", device="cpu", ran
     background : SidebandDensity
     """
     params = get_preset(SCAN_PRESETS, preset).sideband_flow.params()
-    batch = n_sideband // MIN_STEPS_PER_EPOCH
-    params["batch_size"] = int(np.clip(batch, 256, params["batch_size"]))
+    if params["batch_size"] != "auto":
+        batch = n_sideband // MIN_STEPS_PER_EPOCH
+        params["batch_size"] = int(np.clip(batch, 256, params["batch_size"]))
     return SidebandDensity(
         window.bounds,
         sideband=window.sideband,
