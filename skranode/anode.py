@@ -165,24 +165,24 @@ def default_signal_flow():
 def default_data_flow():
     """The data model and training recipe of :class:`ANODE` (``flow=None``).
 
-    The background flow's recipe (:data:`~skranode.presets.BACKGROUND_FLOW`):
-    six masked autoregressive (affine) layers of 64 hidden units with batch
-    normalisation, trained with AdamW at learning rate 2e-3 for at most 2000
-    optimizer steps on batches adapted to the data (1024 events for 40 000
-    training events) along a cosine schedule, stopped after 10 epochs without
-    a better validation loss; the 5 best epochs are averaged. About half a
-    minute for 60 000 events on one CPU core.
+    The background flow's recipe (:data:`~skranode.presets.BACKGROUND_FLOW`,
+    :func:`~skranode.sideband.default_background_flow`): four autoregressive
+    spline layers of 64 hidden units, trained with AdamW at learning rate
+    1e-3 for at most 2000 optimizer steps on batches adapted to the data
+    along a cosine schedule, stopped after 10 epochs without a better
+    validation loss; the 5 best epochs are averaged. About a minute for
+    60 000 events on one CPU core.
 
     Why this recipe: ANODE's score is the difference of two independently
     trained densities, so its data model must describe the whole
-    signal-region density about as well as the background model does; the
-    recipe is the one of an idealized background flow on a few 10 000
-    events. The small signal model of R-ANODE
+    signal-region density about as well as the background model does, so
+    it is the background model's recipe. The small signal model of R-ANODE
     (:func:`default_signal_flow`), which :class:`ANODE` used before, is
     built to grow a bump on top of a fixed background, not to model the
     data: on the LHCO R&D signal region (``benchmarks/bench_ranode_lhco.py``,
     the idealized background flow, 19 900 test background events) it gave a
-    max SIC of 1.66 at S/B 0.61 %, this recipe 4.0, 3.3 and 3.3 (three seeds),
+    max SIC of 1.66 at S/B 0.61 %, the former data model (six affine layers,
+    batches of 1024 events, 60 epochs) 4.0, 3.3 and 3.3 (three seeds),
     1.5, 1.4 and 1.8 at S/B 0.3 % and 1.3, 1.3 and 1.4 at 0.2 % (R-ANODE on the
     same test: 11.3 at 0.61 %; published ANODE, with sideband backgrounds and more
     events: about 8.6 and 2.6 at 0.61 % and 0.2 %).
@@ -435,7 +435,7 @@ class ANODE(_BackgroundRatioBase):
         )
         bkg_protocol.check_signal_region_events(self._check_background(), mass, "ANODE")
         bkg_protocol.check_support(self._check_background(), features, mass)
-        weight = check_event_weights(sample_weight, features.shape[0])
+        weight = check_event_weights(sample_weight, features.shape[0], X=X)
         flow = self._make_flow(ConditionalFlowDensity)
         self.flow_ = fit_weighted(flow, features, mass, sample_weight=weight, role="flow")
         self.history_ = dict(flow.history_)
@@ -874,7 +874,7 @@ class ResidualANODE(_BackgroundRatioBase):
         bkg_protocol.check_support(self._check_background(), features, mass)
         # evaluated once; the training loop only reads it
         log_pb = self._background_log_density(features, mass, joint=self.joint)
-        weight = check_event_weights(sample_weight, features.shape[0])
+        weight = check_event_weights(sample_weight, features.shape[0], X=X)
         template = self._make_flow(_SignalFlow)
         if self.n_init > 1 and not isinstance(template.random_state, numbers.Integral):
             # one split for every restart, so that they are compared on the same events

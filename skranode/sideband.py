@@ -45,25 +45,32 @@ BACKGROUND_FLOW_RECIPE = BACKGROUND_FLOW.params()
 def default_background_flow():
     """The background model p_B(x | m) of :class:`SidebandDensity` (``density=None``).
 
-    Six masked autoregressive (affine) layers of 64 hidden units with batch
-    normalisation (:data:`skranode.presets.BACKGROUND_FLOW`), trained with
-    AdamW at learning rate 2e-3 for at most 2000 optimizer steps on batches
-    adapted to the data (``batch_size='auto'``: 1024 events for 30 000
-    training events, 2048 from 50 000 on) along a cosine schedule, stopped
-    after 10 epochs without a better validation loss; the 5 best epochs are
-    averaged. The same recipe is :class:`~skranode.ANODE`'s data model and
-    the main job's background flow.
+    Four autoregressive rational-quadratic spline layers of 64 hidden units
+    (8 bins on [-4, 4] standard deviations) with batch normalisation
+    (:data:`skranode.presets.BACKGROUND_FLOW`), trained with AdamW at learning
+    rate 1e-3 for at most 2000 optimizer steps on batches adapted to the data
+    (``batch_size='auto'``: 1024 events for 30 000 training events, 2048 from
+    50 000 on) along a cosine schedule, stopped after 10 epochs without a
+    better validation loss; the 5 best epochs are averaged. The same recipe
+    is :class:`~skranode.ANODE`'s data model and the main job's background
+    flow. About a minute for 40 000 events on one CPU core.
 
-    Why a budget in optimizer steps: a budget in epochs trains a small sample
-    for a few dozen steps. The former recipe (15 epochs of 4096 events) gave
-    120 steps on the 31 800 training events of the real LHCO signal region, a
-    classifier told its samples from true background with an AUC of 0.55 and
-    R-ANODE lost the signal (max SIC 1 to 4); this one reaches the held-out
-    likelihood of four times longer trainings there
-    (``benchmarks/bench_defaults_lhco.py``, the user guide's table). The
-    published model (15 layers of 128 units, batches of 256, up to 100
-    epochs; ``ConditionalFlowDensity()``) needs about 25 minutes for the
-    quick start's sidebands on a 2-core laptop.
+    Why this recipe, measured on the real LHCO signal region with every
+    other setting default (``benchmarks/bench_defaults_lhco.py``, the user
+    guide's table):
+
+    * a budget in optimizer steps: the former budget in epochs (15 of 4096
+      events) gave 120 steps on its 31 800 training events, a classifier told
+      the samples from true background with an AUC of 0.55 and R-ANODE lost
+      the signal (max SIC 1 to 4);
+    * splines: six affine (MAF) layers trained to convergence close to an
+      AUC of 0.51 too and give R-ANODE a max SIC of 9-10, but leave the tails
+      short, which CATHODE reads as an excess (max SIC about 4 against 6-7
+      for the idealized detector); splines reach 6.4 there and R-ANODE 11.
+
+    The published model (15 affine layers of 128 units, batches of 256, up
+    to 100 epochs; ``ConditionalFlowDensity()``) needs about 25 minutes for
+    the quick start's sidebands on a 2-core laptop.
 
     Returns
     -------
@@ -97,9 +104,9 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
     density : estimator or None, default=None
         Conditional density estimator for p_B(x | m) with ``fit(X, m)``,
         ``score_samples(X, m)`` and ``sample(m)``; None uses
-        :func:`default_background_flow` (6 MAF layers of 64 hidden units
-        trained for at most 2000 optimizer steps: the main job's recipe, tens
-        of seconds, not the published model's half hour). It is cloned in
+        :func:`default_background_flow` (4 spline layers of 64 hidden units
+        trained for at most 2000 optimizer steps: the main job's recipe, about
+        a minute, not the published model's half hour). It is cloned in
         :meth:`fit`.
     mass_spectrum : estimator or None, default=None
         Model of the background mass spectrum; None uses
@@ -201,7 +208,7 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
-        weight = check_event_weights(sample_weight, features.shape[0])
+        weight = check_event_weights(sample_weight, features.shape[0], X=X)
         window = self._window()
         train = self._sideband_mask(mass, window)
         density = default_background_flow() if self.density is None else clone(self.density)

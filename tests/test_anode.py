@@ -24,6 +24,7 @@ from skranode.datasets import (
     signal_region_mask,
 )
 from skranode.metrics import max_sic
+from skranode.presets import BACKGROUND_FLOW
 
 SR = (3.3, 3.7)
 # small signal model for the fast tests on the 2-D toy below
@@ -306,13 +307,15 @@ def test_anode_default_data_model_is_a_density_of_the_data_not_the_signal_recipe
     est = ANODE(GaussianBackground().fit(), random_state=0).fit(X, m)
     expected = default_data_flow().get_params()
     got = est.flow_.get_params()
-    for key in ("flow", "n_layers", "n_hidden", "batch_size", "max_epochs", "patience"):
+    keys = ("flow", "n_layers", "n_hidden", "batch_size", "max_epochs", "max_steps", "patience")
+    for key in keys:
         assert got[key] == expected[key], key
-    assert (got["flow"], got["n_layers"]) == ("maf", 6)
-    assert (got["flow"], got["n_layers"]) != (
-        default_signal_flow().get_params()["flow"],
-        default_signal_flow().get_params()["n_layers"],
-    )
+    # the background model's recipe (presets.BACKGROUND_FLOW), not the signal model's
+    assert {k: got[k] for k in keys} == {
+        k: v for k, v in BACKGROUND_FLOW.params().items() if k in keys
+    }
+    signal = default_signal_flow().get_params()
+    assert (got["n_layers"], got["n_hidden"]) != (signal["n_layers"], signal["n_hidden"])
     # it trained with early stopping, not a fixed signal-model schedule
     assert 0 < len(est.history_["val_loss"]) <= expected["max_epochs"]
 

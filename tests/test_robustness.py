@@ -969,6 +969,26 @@ def test_an_aligned_mass_series_in_another_order_is_refused_but_a_matching_one_w
         est.score_samples(frame, pd.Series(M))  # default index 0..n-1 against 100..
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ConditionalFlowDensity(**FAST_FLOW),
+        lambda: SidebandDensity(SR, density=ConditionalFlowDensity(**FAST_FLOW)),
+        lambda: IdealAD(n_ensemble=1),
+    ],
+    ids=["flow", "sideband", "iad"],
+)
+def test_a_weight_series_in_another_order_is_refused_like_the_masses(make):
+    """Issue 42: weights with another index were paired with events by position."""
+    frame = pd.DataFrame(X, columns=COLS, index=np.arange(len(M)) + 100)
+    second = M if not isinstance(make(), IdealAD) else (IN_SR).astype(int)
+    weight = np.linspace(0.5, 1.5, len(M))
+    with pytest.raises(ValueError, match="index of sample_weight differs.*weight"):
+        make().fit(frame, second, sample_weight=pd.Series(weight))  # index 0..n-1 vs 100..
+    aligned = pd.Series(weight, index=frame.index)
+    make().fit(frame, pd.Series(second, index=frame.index), sample_weight=aligned)
+
+
 # ---------------------------------------------------------------- numerical safety
 def test_non_finite_loss_stops_the_fit_with_epoch_and_fix():
     """A NaN-producing event (injected through the `fit_flow` training hook) is never skipped."""

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
@@ -426,12 +427,37 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
         (lambda X, m: (X, (m > 3.5).astype(float)), "labels"),
         (lambda X, m: (np.where(np.arange(len(m))[:, None] == 5, np.nan, X), m), "NaN"),
         (lambda X, m: (X, m[:-1]), "entries"),
+        # issue 42: the same file twice, the mass (or a copy of it) or the labels as features
+        (lambda X, m: (np.r_[X, X], np.r_[m, m]), "60000 of 120000 events repeat another"),
+        (lambda X, m: (np.c_[X, m], m), r"column 4 .*is the resonant mass"),
+        (lambda X, m: (np.c_[X, 2 * m + 0.01], m), r"column 4 .*carries it"),
+        (lambda X, m: (np.c_[X, (m > 3.5).astype(float)], m), "column 4 takes 2 distinct"),
+        (lambda X, m: (np.c_[X, np.ones_like(m)], m), "column 4 takes 1 distinct"),
     ],
 )
 def test_scan_rejects_valid_looking_wrong_input(small_spectrum, change, match):
     X, m = change(*small_spectrum)
     with pytest.raises(ValueError, match=match):
         scan_spectrum(X, m, windows=[MassWindow(3.3, 3.7, 2.9, 4.1)], preset="fast")
+
+
+def test_scan_names_the_column_and_refuses_labels_it_cannot_read(small_spectrum):
+    X, m = small_spectrum
+    frame = pd.DataFrame(np.c_[X, m], columns=[*FEATS, "mjj"])
+    window = [MassWindow(3.3, 3.7, 2.9, 4.1)]
+    with pytest.raises(ValueError, match=r"column 4 \('mjj'\) is the resonant mass"):
+        scan_spectrum(frame, m, windows=window, preset="fast")
+    labels = np.zeros(m.size)
+    for bad, match in [
+        (2 * labels - 1, r"-1/\+1 labels"),  # +-1
+        (labels + 0.5, "got the values 0.5"),  # fractions
+        (np.where(labels > 0, "signal", "background"), "Map them first"),  # strings
+    ]:
+        with pytest.raises(ValueError, match=match):
+            scan_spectrum(X, m, windows=window, preset="fast", labels=bad)
+    shuffled = pd.Series(labels, index=np.arange(m.size)[::-1])
+    with pytest.raises(ValueError, match="giving events the labels of others"):
+        scan_spectrum(pd.DataFrame(X), m, windows=window, preset="fast", labels=shuffled)
 
 
 def test_scan_cli_writes_results_json(tmp_path):

@@ -21,6 +21,7 @@ from skranode.classifiers._stage import ClassifierStage, class_sample_weight
 from skranode.mass_window import DEFAULT_SIGNAL_REGION, MassWindow
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._validation import (
+    check_aligned,
     check_event_weights,
     check_numeric_frame,
     split_features_and_mass,
@@ -75,6 +76,7 @@ class _LabelledStage(ClassifierStage):
         """
         self._validate_params()
         check_numeric_frame(X, type(self).__name__)
+        check_aligned(X, sample_weight, name="sample_weight")
         X, y = validate_data(self, X, y, dtype=np.float64)
         features = self._drop_mass_column(X)
         check_classification_targets(y)
@@ -349,7 +351,7 @@ class CWoLaClassifier(ClassifierStage):
             )
         self.classes_ = np.array([0, 1])
         codes = in_sr[keep].astype(np.int64)
-        event_weight = check_event_weights(sample_weight, features.shape[0])
+        event_weight = check_event_weights(sample_weight, features.shape[0], X=X)
         if event_weight is not None:
             event_weight = event_weight[keep]
         weight = class_sample_weight(self.class_weight, codes, self.classes_, event_weight)

@@ -238,7 +238,7 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
         )
         rng = check_random_state(self.random_state)
         in_sr = self._signal_region_mask(mass)
-        event_weight = check_event_weights(sample_weight, features.shape[0])
+        event_weight = check_event_weights(sample_weight, features.shape[0], X=X)
         data_weight = None
         if event_weight is not None:
             data_weight = event_weight[in_sr]

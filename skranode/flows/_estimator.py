@@ -301,6 +301,7 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         features, mass = split_features_and_mass(
             self, X, m, reset=True, mass_column=self.mass_column
         )
+        check_event_weights(sample_weight, features.shape[0], X=X)
         n_in, names = self.n_features_in_, getattr(self, "feature_names_in_", None)
         # the public training hook, also for subclasses
         self.fit_flow(features, mass, sample_weight=sample_weight)

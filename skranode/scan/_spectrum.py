@@ -25,6 +25,7 @@ from skranode.scan._tasks import WindowTask, cache_key, run_windows
 from skranode.scan._validation import run_validated, validation_tasks
 from skranode.scan._windows import check_events, sliding_windows
 from skranode.stats import SIGNAL_WIDTH, bootstrap_significances, global_significance
+from skranode.utils._validation import check_aligned, check_binary_labels
 
 __all__ = ["ScanResult", "scan_spectrum"]
 
@@ -203,7 +204,7 @@ def _checked_labels(labels, mass):
     labels = np.asarray(labels).reshape(-1)
     if labels.shape != mass.shape:
         raise ValueError(f"labels has {labels.size} entries for {mass.size} events.")
-    return labels
+    return check_binary_labels(labels, "labels")
 
 
 def _checked_windows(windows):
@@ -276,6 +277,7 @@ min_sideband, methods, n_init, device
         bump hunt after the k-fold score cut), ``bump_hunt``, ``notes``,
         ``skipped``; with ``labels`` the truth, with ``methods`` theirs.
     """
+    check_aligned(X, labels, name="labels")
     features, mass, names = check_events(X, m)
     options = WindowOptions(
         preset=preset,

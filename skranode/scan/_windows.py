@@ -179,4 +179,46 @@ def check_events(X, m):
             f"The median mass is {np.median(mass):.4g}, above sqrt(s) = {SQRT_S_TEV:g} TeV: "
             "the masses look like GeV. skranode works in TeV; divide them by 1000."
         )
+    _check_feature_columns(X, mass, names)
+    _check_duplicates(X, mass)
     return X, mass, names
+
+
+#: A feature whose absolute correlation with the mass exceeds this carries the
+#: mass itself (jet masses grow with mjj, but far from linearly in it).
+MASS_CORRELATION_LIMIT = 0.98
+
+
+def _check_feature_columns(X, mass, names):
+    """Refuse features that are the mass (or carry it) and features with two values or fewer."""
+    for j in range(X.shape[1]):
+        label = f"column {j}" + (f" ({names[j]!r})" if names else "")
+        column = X[:, j]
+        values = np.unique(column[: min(column.size, 100_000)])
+        if values.size <= 2:
+            raise ValueError(
+                f"Feature {label} takes {values.size} distinct value(s) "
+                f"({', '.join(f'{v:.4g}' for v in values)}): labels or a constant passed as a "
+                "feature. A flow models continuous features; drop that column (labels go to "
+                "labels=, and only report the truth)."
+            )
+        if np.std(column) > 0 and abs(np.corrcoef(column, mass)[0, 1]) > MASS_CORRELATION_LIMIT:
+            raise ValueError(
+                f"Feature {label} is the resonant mass, or carries it (correlation "
+                f"{np.corrcoef(column, mass)[0, 1]:.3f} with m): a score that sees the mass "
+                "selects by mass and makes the bump it reports. Drop that column from X; "
+                "the mass goes to m only."
+            )
+
+
+def _check_duplicates(X, mass):
+    """Refuse repeated events (the same file concatenated twice counts every event twice)."""
+    rows = np.ascontiguousarray(np.c_[X, mass])
+    n_unique = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))).size
+    if n_unique < rows.shape[0]:
+        raise ValueError(
+            f"{rows.shape[0] - n_unique} of {rows.shape[0]} events repeat another event "
+            "exactly (features and mass): a file read twice or concatenated with itself "
+            "doubles every count and inflates the significance. Remove the copies (for "
+            "example np.unique(np.c_[X, m], axis=0)) before the scan."
+        )

@@ -85,7 +85,7 @@ def check_mass(m, n_samples, *, name="m"):
     return np.array(m, dtype=np.float64, copy=True)
 
 
-def check_event_weights(sample_weight, n_samples):
+def check_event_weights(sample_weight, n_samples, X=None):
     """Validate per-event weights: finite, non-negative, one per event, not all zero.
 
     The one owner of the weight check of every density estimator and
@@ -99,6 +99,10 @@ def check_event_weights(sample_weight, n_samples):
         weight of 1 for every event.
     n_samples : int
         Number of events.
+    X : object, default=None
+        The events as passed by the caller: a pandas ``X`` and a pandas
+        ``sample_weight`` must share their index (:func:`check_aligned`), or
+        the weights would be paired with events by position.
 
     Returns
     -------
@@ -114,6 +118,7 @@ def check_event_weights(sample_weight, n_samples):
     """
     if sample_weight is None:
         return None
+    check_aligned(X, sample_weight, name="sample_weight")
     weight = np.array(sample_weight, dtype=np.float64, copy=True)
     if weight.ndim != 1 or weight.shape[0] != n_samples:
         raise ValueError(
@@ -201,11 +206,55 @@ def check_aligned(X, m, *, name="m"):
     if x_index is None or m_index is None or not hasattr(x_index, "equals"):
         return
     if len(x_index) == len(m_index) and not x_index.equals(m_index):
+        what = "masses" if name == "m" else name
         raise ValueError(
-            f"The index of the mass {name} differs from the index of X: they would be "
-            f"paired by position, giving events the masses of others. Align them first "
-            f"({name} = {name}.loc[X.index]) or pass numpy arrays."
+            f"The index of {'the mass ' if name == 'm' else ''}{name} differs from the index "
+            f"of X: they would be paired by position, giving events the {what} of others. "
+            f"Align them first ({name} = {name}.loc[X.index]) or pass numpy arrays."
         )
+
+
+def check_binary_labels(labels, name="labels"):
+    """Truth labels as 0/1 integers, or a ValueError that says what they look like.
+
+    Labels of +-1, fractions, strings or more than two classes are refused
+    rather than read: a count of signal events from them would be wrong
+    without a word (-1 counts as minus one signal event, 0.5 as half).
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        1 for signal, 0 for background (booleans are fine).
+    name : str, default="labels"
+
+    Returns
+    -------
+    labels : ndarray of int64
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if labels.dtype == bool:
+        return labels.astype(np.int64)
+    if not np.issubdtype(labels.dtype, np.number):
+        values = np.unique(labels.astype(str))[:4]
+        raise ValueError(
+            f"{name} must be 0 (background) and 1 (signal); got values of type "
+            f"{labels.dtype} ({', '.join(map(repr, values.tolist()))}). Map them first, for "
+            f"example {name} = (values == 'signal').astype(int)."
+        )
+    values = np.unique(labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels)
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError(f"{name} contains NaN; every event needs a label 0 or 1.")
+    if not set(values.tolist()) <= {0, 1}:
+        shown = ", ".join(f"{v:g}" for v in values[:6])
+        hint = (
+            " (-1/+1 labels: pass (labels > 0).astype(int))" if set(values.tolist()) <= {-1, 1}
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 0 (background) and 1 (signal); got the values {shown}"
+            f"{' ...' if values.size > 6 else ''}{hint}."
+        )
+    return labels.astype(np.int64)
 
 
 def split_features_and_mass(estimator, X, m=None, *, reset, mass_column=None, min_features=1):
