@@ -192,7 +192,7 @@ def log_density(background, features, mass, *, joint=False):
 OUTSIDE_SIGNAL_REGION_FRACTION = 0.05
 
 
-def check_signal_region_events(background, mass, method):
+def check_signal_region_events(background, mass, method, *, fix=None):
     """Refuse a signal-region fit given events from outside the signal region.
 
     R-ANODE and ANODE model the signal-region data. Handed the sidebands, or
@@ -208,6 +208,8 @@ def check_signal_region_events(background, mass, method):
         Validated masses of the events to fit.
     method : str
         Name of the fitting method, for the message.
+    fix : str or None, default=None
+        What to do, for the message; None: select the signal region first.
 
     Raises
     ------
@@ -221,12 +223,16 @@ def check_signal_region_events(background, mass, method):
     outside = ~window.in_signal_region(mass)
     if outside.mean() > OUTSIDE_SIGNAL_REGION_FRACTION:
         low, high = window.bounds
+        if fix is None:
+            fix = (
+                "were the sidebands, or all events, passed? Select the signal region first: "
+                f"in_sr = (m >= {low:g}) & (m < {high:g}), then fit(X[in_sr], m[in_sr])."
+            )
         raise ValueError(
             f"{method} fits the signal-region events, but {int(outside.sum())} of "
             f"{mass.shape[0]} masses ({outside.mean():.0%}) lie outside the background's "
-            f"signal_region [{low:g}, {high:g}): were the sidebands, or all events, passed? "
-            f"Select the signal region first: in_sr = (m >= {low:g}) & (m < {high:g}), then "
-            f"fit(X[in_sr], m[in_sr]). {mass_units_hint(mass[outside], window.center)}"
+            f"signal_region [{low:g}, {high:g}): {fix} "
+            f"{mass_units_hint(mass[outside], window.center)}"
         )
 
 

@@ -989,6 +989,15 @@ def test_a_weight_series_in_another_order_is_refused_like_the_masses(make):
     make().fit(frame, pd.Series(second, index=frame.index), sample_weight=aligned)
 
 
+def test_cathode_refuses_data_its_background_was_trained_on():
+    """Issue 42: a background of SR (3.3, 3.7) under a classifier of SR (3.6, 4.0)."""
+    background = fitted("sideband")  # signal_region SR, trained on everything outside it
+    with pytest.raises(ValueError, match=r"background was trained on those events.*\(3.6, 4.0\)"):
+        _cathode(background, signal_region=(3.6, 4.0)).fit(X, M)
+    # the same signal region, given all events, is fine
+    _cathode(background, signal_region=SR).fit(X, M)
+
+
 # ---------------------------------------------------------------- numerical safety
 def test_non_finite_loss_stops_the_fit_with_epoch_and_fix():
     """A NaN-producing event (injected through the `fit_flow` training hook) is never skipped."""

@@ -250,6 +250,17 @@ class CATHODEClassifier(bkg_protocol.SharedBackgroundMixin, ClassifierStage):
             data_weight = data_weight / data_weight.mean()
         self.background_ = self._fitted_background(features, mass, rng, event_weight)
         data, data_mass = features[in_sr], mass[in_sr]
+        # the data must lie in the background's own signal region: elsewhere it
+        # was trained on these very events (its sidebands), and CATHODE would
+        # compare the data with a model of themselves
+        bkg_protocol.check_signal_region_events(
+            self.background_,
+            data_mass,
+            "CATHODEClassifier",
+            fix=f"the background was trained on those events (its sidebands), so CATHODE "
+            f"would compare them with a model of themselves. Give the classifier the "
+            f"background's signal_region (signal_region={self.signal_region} here).",
+        )
         bkg_protocol.check_feature_names(self.background_, getattr(self, "feature_names_in_", None))
         bkg_protocol.check_support(self.background_, data, data_mass)
         self.n_data_ = int(data.shape[0])
