@@ -52,8 +52,10 @@ def default_background_flow():
     (``batch_size='auto'``: 1024 events for 30 000 training events, 2048 from
     50 000 on) along a cosine schedule, stopped after 10 epochs without a
     better validation loss; the 5 best epochs are averaged. The same recipe
-    is :class:`~skranode.ANODE`'s data model and the main job's background
-    flow. About a minute for 40 000 events on one CPU core.
+    is :class:`~skranode.ANODE`'s data model and the main job's flow on a
+    true background sample (in the sidebands the main job trains the affine
+    flow, :data:`~skranode.presets.ANALYSIS_PRESETS`). About a minute for
+    40 000 events on one CPU core.
 
     Why this recipe, measured on the real LHCO signal region with every
     other setting default (``benchmarks/bench_defaults_lhco.py``, the user
@@ -105,8 +107,8 @@ class SidebandDensity(MeanLogLikelihoodMixin, DensityMixin, BaseEstimator):
         Conditional density estimator for p_B(x | m) with ``fit(X, m)``,
         ``score_samples(X, m)`` and ``sample(m)``; None uses
         :func:`default_background_flow` (4 spline layers of 64 hidden units
-        trained for at most 2000 optimizer steps: the main job's recipe, about
-        a minute, not the published model's half hour). It is cloned in
+        trained for at most 2000 optimizer steps: about a minute for 40 000
+        events, not the published model's half hour). It is cloned in
         :meth:`fit`.
     mass_spectrum : estimator or None, default=None
         Model of the background mass spectrum; None uses

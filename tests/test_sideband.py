@@ -132,7 +132,7 @@ def test_caller_data_not_modified(events):
 
 
 def test_default_background_flow_is_the_main_jobs_fast_recipe():
-    from skranode.presets import ANALYSIS_PRESETS, BACKGROUND_FLOW
+    from skranode.presets import AFFINE_BACKGROUND_FLOW, ANALYSIS_PRESETS, BACKGROUND_FLOW
     from skranode.sideband import BACKGROUND_FLOW_RECIPE, default_background_flow
 
     events = make_lhco_like(20_000, 0, random_state=3)
@@ -141,8 +141,10 @@ def test_default_background_flow_is_the_main_jobs_fast_recipe():
     got = est.density_.get_params()
     for key, value in BACKGROUND_FLOW_RECIPE.items():
         assert got[key] == value == default_background_flow().get_params()[key], key
-    # the main job trains the same recipe (one owner), not the slow published model
-    assert ANALYSIS_PRESETS["default"].sideband_flow == BACKGROUND_FLOW
+    # the main job trains the recipes of presets (one owner), not the slow published
+    # model: the splines on a true background sample, the affine flow in the sidebands
+    assert ANALYSIS_PRESETS["default"].reference_flow == BACKGROUND_FLOW
+    assert ANALYSIS_PRESETS["default"].sideband_flow == AFFINE_BACKGROUND_FLOW
     assert BACKGROUND_FLOW.params() == BACKGROUND_FLOW_RECIPE
     assert ConditionalFlowDensity().get_params()["n_layers"] == 15
     assert len(est.density_.history_["val_loss"]) <= BACKGROUND_FLOW_RECIPE["max_epochs"]
