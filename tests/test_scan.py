@@ -36,6 +36,9 @@ def test_sliding_windows_fixed_and_relative():
         (dict(mass_range=(3.0, 5.0), width=-0.1), "width must be a positive"),
         (dict(mass_range=(3.0, 3.2), width=0.4), "narrower than one window"),
         (dict(mass_range=(3.0, 5.0), width=1.5, relative=True), "fraction"),
+        # issue 42: 200 001 windows of half a minute each, started without a word
+        (dict(mass_range=(3.0, 5.0), step=1e-5), "about 200000 windows, more than 200"),
+        (dict(mass_range=(3.0, 5.0), step=1e-4, relative=True), "more than 200"),
     ],
 )
 def test_sliding_windows_bad_input(kwargs, match):
@@ -433,6 +436,10 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
         (lambda X, m: (np.c_[X, 2 * m + 0.01], m), r"column 4 .*carries it"),
         (lambda X, m: (np.c_[X, (m > 3.5).astype(float)], m), "column 4 takes 2 distinct"),
         (lambda X, m: (np.c_[X, np.ones_like(m)], m), "column 4 takes 1 distinct"),
+        (
+            lambda X, m: (pd.DataFrame(X).assign(run=["a"] * len(m)), m),
+            r"non-numeric columns \['run'\]",
+        ),
     ],
 )
 def test_scan_rejects_valid_looking_wrong_input(small_spectrum, change, match):

@@ -14,12 +14,16 @@ from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow, check_interval
 from skranode.presets import SCAN_PRESETS, get_preset
 from skranode.sideband import SidebandDensity
-from skranode.utils._validation import check_aligned, check_mass
+from skranode.utils._validation import check_aligned, check_mass, check_numeric_frame
 
 __all__ = ["check_events", "sliding_windows", "window_background"]
 
 #: Centre-of-mass energy of the LHC in TeV: masses above it are in the wrong units.
 SQRT_S_TEV = 13.0
+
+#: Most windows :func:`sliding_windows` makes (the default grid over 3-5.5 TeV has 11).
+MAX_WINDOWS = 200
+
 
 def sliding_windows(mass_range, *, width=0.4, step=0.2, sideband_width=0.4, relative=False):
     """The signal regions of a scan, each with its sidebands.
@@ -80,6 +84,16 @@ def sliding_windows(mass_range, *, width=0.4, step=0.2, sideband_width=0.4, rela
     windows = []
     low = lo
     tol = 1e-9 * hi
+    # the count before any window is built: a step of 1e-5 TeV would start
+    # 200 000 trainings of about half a minute each without a word
+    first_step = step * (lo if relative else 1.0)
+    if (hi - lo) / first_step > MAX_WINDOWS:
+        raise ValueError(
+            f"step={step:g} over mass_range ({lo:g}, {hi:g}) makes about "
+            f"{(hi - lo) / first_step:.0f} windows, more than {MAX_WINDOWS}: each trains its "
+            "own models (tens of seconds). Use a step near half the width (the default, "
+            "0.2 TeV for windows of 0.4), or a narrower mass_range."
+        )
     while True:
         scale = low if relative else 1.0
         high = low + width * scale
@@ -151,7 +165,7 @@ def check_events(X, m):
         labels, non-positive masses or masses in GeV.
     """
     check_aligned(X, m)
-
+    check_numeric_frame(X, "the scan")
     if hasattr(X, "to_numpy"):
         names = [str(c) for c in X.columns]
         X = X.to_numpy()
