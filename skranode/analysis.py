@@ -172,6 +172,27 @@ def _labels(df):
     return df["label"].to_numpy() if "label" in df else None
 
 
+#: Largest share of the reference sample that may repeat data events.
+_REFERENCE_OVERLAP_LIMIT = 0.01
+
+
+def _check_reference_overlap(data, reference):
+    """Refuse a true background sample that repeats data events (the data file given twice)."""
+    cols = [*_FEATS, "mjj"]
+    rows = np.ascontiguousarray(data[cols].to_numpy(dtype=np.float64))
+    ref = np.ascontiguousarray(reference[cols].to_numpy(dtype=np.float64))
+    void = np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))
+    shared = np.isin(ref.view(void).ravel(), rows.view(void).ravel())
+    if shared.mean() > _REFERENCE_OVERLAP_LIMIT:
+        raise ValueError(
+            f"{int(shared.sum())} of the {len(reference)} reference events ({shared.mean():.0%}) "
+            "are data events: the true background sample must be independent of the data (an "
+            "idealized detector trained against the data itself learns nothing, and the "
+            "background flow would be trained on the signal). Pass a separate background "
+            "sample as the reference."
+        )
+
+
 @dataclass
 class _Run:
     """One run of :func:`analyse_window`: its inputs, and what its stages add up."""
@@ -208,6 +229,8 @@ class _Run:
                 "background sample (reference=..., or --reference PATH) or a fitted "
                 "background model (background=...)."
             )
+        if self.reference is not None:
+            _check_reference_overlap(self.data, self.reference)
 
     def describe_signal_region(self):
         """The signal-region events, and the truth where the data has labels."""

@@ -117,3 +117,14 @@ def test_registry_refuses_duplicates_and_unknown_names():
         get_method("nope")
     with pytest.raises(TypeError, match="takes a Method"):
         register_method("CATHODE")
+
+
+def test_a_reference_that_repeats_the_data_is_refused_before_training():
+    """Issue 42: ``skranode run --reference`` given the data file itself ran without a word."""
+    data = make_lhco_like(20_000, 100, random_state=0)
+    data = data[signal_region_mask(data["mjj"], (3.3, 3.7))]
+    with pytest.raises(ValueError, match=r"reference events \(100%\) are data events"):
+        analyse_window(data, signal_region=(3.3, 3.7), reference=data, preset="fast", seed=0)
+    half = data.iloc[: len(data) // 2]
+    with pytest.raises(ValueError, match=r"\(100%\) are data events"):
+        analyse_window(data, signal_region=(3.3, 3.7), reference=half, preset="fast", seed=0)
