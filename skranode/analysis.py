@@ -56,7 +56,7 @@ from sklearn.model_selection import cross_val_predict
 
 import skranode.plotting as plotting
 from skranode.anode import ResidualANODE
-from skranode.closure import format_validation, outside_observed_range
+from skranode.closure import format_validation, outside_observed_range, significance_trusted
 from skranode.datasets import FEATURE_NAMES
 from skranode.exceptions import SkranodeConvergenceWarning
 from skranode.flows import ConditionalFlowDensity
@@ -389,7 +389,9 @@ def _kfold_stage(run, ranode):
     run.notes += checks.get("notes", [])
     res["validation_windows"] = verdict.windows
     res["validation_passed"] = verdict.passed
-    res["significance_trusted"] = verdict.trusted
+    res["significance_trusted"] = significance_trusted(
+        verdict.trusted, summary.get("selection_flat_p_value")
+    )
     run.notes += verdict.notes
     run.skipped.update(verdict.skipped)
     if summary["skipped"]:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import norm
 
 from skranode.mass_window import MassWindow
+from skranode.stats import FLATNESS_P_MIN
 
 __all__ = [
     "ALPHA",
@@ -42,6 +43,7 @@ __all__ = [
     "VALIDATION_Z",
     "ValidationVerdict",
     "strip_checks",
+    "significance_trusted",
     "summarize_validation",
     "validation_windows",
 ]
@@ -338,6 +340,32 @@ class ValidationVerdict:
     skipped: dict
     passed: bool | None
     trusted: bool | None
+
+
+def significance_trusted(validation_trusted, selection_flat_p_value):
+    """Whether a window's significance is trusted: its validation and its selection's flatness.
+
+    The one rule of the scan and the main job: not trusted when a validation
+    window finds a bump (``validation_trusted`` False) or when the window's
+    cut keeps a fraction of the sideband events that is not flat in mass
+    (``selection_flat_p_value`` below
+    :data:`~skranode.stats.FLATNESS_P_MIN`: the selection sculpts the
+    spectrum); None when neither was tested.
+
+    Parameters
+    ----------
+    validation_trusted : bool or None
+        :attr:`ValidationVerdict.trusted`.
+    selection_flat_p_value : float or None
+        The window's ``selection_flat_p_value``.
+
+    Returns
+    -------
+    trusted : bool or None
+    """
+    if selection_flat_p_value is not None and selection_flat_p_value < FLATNESS_P_MIN:
+        return False
+    return validation_trusted
 
 
 def summarize_validation(validation, *, threshold=VALIDATION_Z):

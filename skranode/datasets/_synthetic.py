@@ -128,7 +128,12 @@ def _order_jets(m_a, m_b, tau_a, tau_b):
 
 
 def _background(rng, n, lo, hi):
-    mjj = _sample_background_mjj(rng, n, lo, hi)
+    return _background_jets(rng, _sample_background_mjj(rng, n, lo, hi))
+
+
+def _background_jets(rng, mjj):
+    """Background events (mjj and the four features) at the dijet masses ``mjj``."""
+    n = mjj.size
     z = rng.standard_normal((4, n))
     masses = mjj * _BKG_RMAX * expit(_BKG_MASS_MU + _BKG_MASS_SIGMA * z[:2])
     softplus = np.logaddexp(0.0, z[:2] - _BKG_TAU_Z0)
@@ -288,19 +293,28 @@ def lhco_like_jet_log_density(mj, tau, mjj):
     Returns
     -------
     log_density : ndarray of shape (n_samples,)
-        ``log p(m_j, tau21 | mjj)``.
+        ``log p(m_j, tau21 | mjj)`` (-inf outside the support).
     z, eps : ndarray of shape (n_samples,)
         The standard-normal variables of the jet mass and of its tau21.
     """
     mj, tau, mjj = (np.asarray(v, dtype=np.float64) for v in (mj, tau, mjj))
     scale = mjj * _BKG_RMAX
     r = mj / scale
+    # outside the support (a jet heavier than mjj * r_max, tau21 outside (0, 1))
+    # the density is 0: log-density -inf, normals NaN
+    inside = (r > 0) & (r < 1) & (tau > 0) & (tau < 1)
+    r = np.where(inside, r, 0.5)
+    tau = np.where(inside, tau, 0.5)
     z = (logit(r) - _BKG_MASS_MU) / _BKG_MASS_SIGMA
     log_m = norm.logpdf(z) - np.log(_BKG_MASS_SIGMA * r * (1 - r) * scale)
     softplus = np.logaddexp(0.0, z - _BKG_TAU_Z0)
     eps = (logit(tau) - _BKG_TAU_A + _BKG_TAU_C * softplus) / _BKG_TAU_B
     log_t = norm.logpdf(eps) - np.log(_BKG_TAU_B * tau * (1 - tau))
-    return log_m + log_t, z, eps
+    return (
+        np.where(inside, log_m + log_t, -np.inf),
+        np.where(inside, z, np.nan),
+        np.where(inside, eps, np.nan),
+    )
 
 
 class LHCOLikeBackgroundDensity:
@@ -339,3 +353,24 @@ class LHCOLikeBackgroundDensity:
         light, _, _ = lhco_like_jet_log_density(X[:, 0], X[:, 2], m)
         heavy, _, _ = lhco_like_jet_log_density(X[:, 0] + X[:, 1], X[:, 3], m)
         return np.log(2.0) + light + heavy
+
+    def sample(self, m, random_state=None):
+        """Draw one background event at each dijet mass of ``m``.
+
+        Parameters
+        ----------
+        m : array-like of shape (n_samples,)
+            Dijet masses (TeV) to draw at.
+        random_state : int, Generator or None, default=None
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, 4)
+            ``mjmin, delta_mj, tau21_min, tau21_max``, distributed as ``p_B(x | m)``.
+        """
+        m = np.asarray(m, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(m) & (m > 0)):
+            raise ValueError("m must hold finite dijet masses > 0 (TeV).")
+        data = _background_jets(check_generator(random_state), m)
+        data[:, 3:] = np.clip(data[:, 3:], _TAU_EPS, 1.0 - _TAU_EPS)
+        return data[:, 1:]

@@ -7,8 +7,13 @@
    on the *sideband* events of the other folds and learned-w
    :class:`~skranode.ResidualANODE` models (one per start) on their
    *signal-region* events; the held-out fold is scored with
-   ``log p_S(x | m_c) - log p_B(x | m)`` (:func:`window_score`). Every event's
-   score comes from models that never saw it.
+   ``log p_S(x | m_c) - log p_B(x | m)`` (:func:`window_score`, the mixture
+   likelihood's ratio) and with ``log p_S(x | m_c) - log p_B(x | m_c)``
+   (:func:`selection_score`, what the cut selects on: a function of ``x``
+   alone). Background events drawn from the fold's background at masses
+   spread over the window give the selection's mass-dependent threshold
+   (:func:`~skranode.stats.fit_mass_quantile`). Every event's scores come
+   from models that never saw it.
 2. :func:`_signal_fraction`: the held-out mixture likelihood of the
    signal-region events gives ``w_hat`` and its intervals
    (:func:`~skranode.stats.mixture_profile`). The signal-region events train no
@@ -21,11 +26,13 @@
 3. :func:`_background_checks`: each fold background against its held-out
    events in the sideband strips next to the signal region
    (:func:`~skranode.closure.strip_checks`).
-4. The bump hunt (:func:`~skranode.stats.window_bump_hunt`): the cut keeps a
-   fraction ``efficiency`` of the sideband events and the selected spectrum
-   is fitted with the dijet function plus a peak at the window centre; the
-   local significance is widened by the fitted yield's spread over the
-   background templates. The registered methods of ``methods`` get the same
+4. The bump hunt (:func:`~skranode.stats.window_bump_hunt`): the
+   mass-decorrelated cut keeps a fraction ``efficiency`` of the sideband
+   events, the same fraction of the background at every mass, and the
+   selected spectrum is fitted with the dijet function plus a peak at the
+   window centre; the local significance is widened by the fitted yield's
+   spread over the background templates. The selected fraction per mass bin
+   of the sidebands is tested against a flat one. The registered methods of ``methods`` get the same
    cut and fit on their own k-fold scores (:func:`_method_bump_hunt`).
 
 The summary's keys, rounding and skipped form belong to
@@ -56,6 +63,7 @@ from skranode.scan._summary import (
 from skranode.scan._windows import MIN_STEPS_PER_EPOCH, window_background
 from skranode.stats import (
     SIGNAL_WIDTH,
+    fit_mass_quantile,
     mixture_profile,
     profile_notes,
     toy_null,
@@ -66,7 +74,14 @@ from skranode.training import convergence_note
 from skranode.utils._math import log_mean_exp
 from skranode.utils._output import round_value
 
-__all__ = ["WindowResult", "analyse_kfold_window", "check_methods", "scan_window", "window_score"]
+__all__ = [
+    "WindowResult",
+    "analyse_kfold_window",
+    "check_methods",
+    "scan_window",
+    "selection_score",
+    "window_score",
+]
 
 #: Largest initial ``w`` of a fold's signal model.
 _MAX_START = 0.5
@@ -83,7 +98,9 @@ class WindowResult:
         entry of ``results.json["windows"]``), see :func:`scan_spectrum`.
     scores : ndarray of shape (n_events,)
         k-fold anomaly score ``log p_S / p_B`` of every event of the window
-        and its sidebands, in the order given.
+        and its sidebands, in the order given (:func:`window_score`).
+    selected : ndarray of bool of shape (n_events,) or None
+        The events the bump hunt's mass-decorrelated cut selects.
     profile : WProfile or None
         The held-out likelihood of ``w`` (None for a skipped window).
     signal_samples : ndarray of shape (n, n_features) or None
@@ -100,6 +117,7 @@ class WindowResult:
 
     summary: dict
     scores: np.ndarray = field(default=None, repr=False)
+    selected: np.ndarray = field(default=None, repr=False)
     profile: object = field(default=None, repr=False)
     signal_samples: np.ndarray = field(default=None, repr=False)
     backgrounds: list = field(default_factory=list, repr=False)
@@ -118,6 +136,23 @@ def window_score(ranode, features, mass, window):
     centre = np.full(mass.shape, window.center)
     return ranode.signal_log_density(features, centre) - ranode.background_log_density(
         features, mass
+    )
+
+
+def selection_score(ranode, features, window):
+    """``log p_S(x | m_c) - log p_B(x | m_c)``: the score the bump hunt cuts on.
+
+    Both densities at the centre ``m_c`` of the signal region, so that the
+    score is a function of ``x`` alone: :func:`window_score` divides by
+    ``p_B(x | m)`` at the event's own mass and is then partly a regressor of
+    the mass, and a cut on it makes a bump (with exact densities, a 12-sigma
+    one on 1M background events). What remains of the mass dependence (the
+    features themselves depend on the mass) is removed by the cut's
+    mass-dependent threshold (:func:`~skranode.stats.fit_mass_quantile`).
+    """
+    centre = np.full(len(features), window.center)
+    return ranode.signal_log_density(features, centre) - ranode.background_log_density(
+        features, centre
     )
 
 
@@ -160,7 +195,10 @@ class _Folds:
     """What the folds trained: scores per start, backgrounds, the first signal models."""
 
     splits: list
+    centre: float
     start_scores: np.ndarray
+    selection_scores: np.ndarray
+    baseline: np.ndarray
     w_start: float
     backgrounds: list = field(default_factory=list)
     ranodes: list = field(default_factory=list)
@@ -168,6 +206,7 @@ class _Folds:
     sideband_ll: list = field(default_factory=list)
     strip_parts: list = field(default_factory=list)
     method_scores: dict = field(default_factory=dict)
+    method_baselines: dict = field(default_factory=dict)
     method_seconds: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
@@ -179,7 +218,30 @@ def _fold_signal_flow(options, n_train_sr):
     return flow.set_params(batch_size=batch)
 
 
-def _fold_methods(ev, folds, fold, train, train_sr, background, seed, options, window):
+#: Most background events a fold draws for the cut's threshold.
+MAX_SELECTION_SAMPLES = 1_000_000
+
+
+def _selection_samples(background, window, options, seed, n_events):
+    """Background events of one fold at masses uniform over the window: the cut's calibration.
+
+    The preset's number (more at efficiencies below 2 %), and at least as many
+    as the window's events (at most :data:`MAX_SELECTION_SAMPLES`): the
+    threshold's statistical error must stay below the data's, or the
+    selected fraction of a large window wanders by more than its own
+    precision.
+    """
+    n = options.budget.selection_samples * max(1.0, 0.02 / options.efficiency)
+    n = int(np.ceil(min(max(n, n_events), max(n, MAX_SELECTION_SAMPLES))))
+    mass = np.random.default_rng(seed).uniform(window.sideband_low, window.sideband_high, n)
+    return background.sample(mass, random_state=seed), mass
+
+
+def _quantile_curve(scores, mass, window, options):
+    return fit_mass_quantile(scores, mass, options.efficiency, window.sideband)
+
+
+def _fold_methods(ev, folds, fold, train, train_sr, background, seed, options, window, drawn):
     """The registered methods of one fold: fit on its training events, score its test events."""
     test = folds.splits[fold][1]
     for name in options.methods:
@@ -204,6 +266,16 @@ def _fold_methods(ev, folds, fold, train, train_sr, background, seed, options, w
             continue
         model = method.fit(inputs)
         folds.method_scores[name][test] = method.score(model, ev.frame(test), ev.mass[test])
+        # the same mass-decorrelated cut: its threshold from the fold's background events
+        x_drawn, m_drawn = drawn
+        on_drawn = method.score(model, pd.DataFrame(x_drawn, columns=ev.names), m_drawn)
+        if np.any(np.isnan(on_drawn) | (on_drawn == np.inf)):
+            folds.method_scores[name] = (
+                "its scores of the background events drawn to calibrate the cut are not finite"
+            )
+            continue
+        curve = _quantile_curve(on_drawn, m_drawn, window, options)
+        folds.method_baselines[name][test] = curve(ev.mass[test])
         folds.method_seconds[name] += time.perf_counter() - tic
 
 
@@ -226,6 +298,11 @@ def _train_fold(ev, folds, fold, seed, window, options):
         folds.notes.append(note)
     train_sr = train[ev.sr[train]]
     signal_flow = _fold_signal_flow(options, train_sr.size)
+    x_drawn, m_drawn = _selection_samples(background, window, options, seed + 11, ev.mass.size)
+    centre_test = np.full(test.size, window.center)
+    centre_drawn = np.full(m_drawn.size, window.center)
+    log_pb = log_pb_centre = log_pb_drawn = None
+    drawn_scores = np.empty((len(options.start_factors), m_drawn.size))
     if folds.w_start is None:
         # the truth-free start: one learned-w fit on the first fold's training events
         first = ResidualANODE(
@@ -247,11 +324,23 @@ def _train_fold(ev, folds, fold, seed, window, options):
             n_init=1,
             random_state=seed + s,
         ).fit(x[train_sr], m[train_sr])
-        folds.start_scores[s, test] = window_score(ranode, x[test], m[test], window)
+        if log_pb is None:  # one background for every start
+            log_pb = ranode.background_log_density(x[test], m[test])
+            log_pb_centre = ranode.background_log_density(x[test], centre_test)
+            log_pb_drawn = ranode.background_log_density(x_drawn, centre_drawn)
+        log_ps = ranode.signal_log_density(x[test], centre_test)
+        folds.start_scores[s, test] = log_ps - log_pb
+        folds.selection_scores[s, test] = log_ps - log_pb_centre
+        drawn_scores[s] = ranode.signal_log_density(x_drawn, centre_drawn) - log_pb_drawn
         if s == 0:
             folds.w_learned.append(ranode.w_)
             folds.ranodes.append(ranode)
-    _fold_methods(ev, folds, fold, train, train_sr, background, seed, options, window)
+    # the selection's threshold t(m): the score of the fold's model on its own background
+    curve = _quantile_curve(log_mean_exp(drawn_scores, axis=0), m_drawn, window, options)
+    folds.baseline[test] = curve(m[test])
+    _fold_methods(
+        ev, folds, fold, train, train_sr, background, seed, options, window, (x_drawn, m_drawn)
+    )
     test_sb = test[~ev.sr[test]]
     held_out = background.score_samples(x[test_sb], m[test_sb])
     folds.sideband_ll.append(float(np.mean(held_out)))
@@ -267,11 +356,16 @@ def _train_fold(ev, folds, fold, seed, window, options):
 def _train_folds(ev, window, options, seeds, w_start):
     k = options.folds
     splits = list(KFold(k, shuffle=True, random_state=int(seeds[0])).split(ev.features))
+    n_starts = len(options.start_factors)
     folds = _Folds(
         splits=splits,
-        start_scores=np.empty((len(options.start_factors), ev.mass.size)),
+        centre=window.center,
+        start_scores=np.empty((n_starts, ev.mass.size)),
+        selection_scores=np.empty((n_starts, ev.mass.size)),
+        baseline=np.empty(ev.mass.size),
         w_start=w_start,
         method_scores={name: np.full(ev.mass.size, np.nan) for name in options.methods},
+        method_baselines={name: np.zeros(ev.mass.size) for name in options.methods},
         method_seconds={name: 0.0 for name in options.methods},
     )
     for fold in range(k):
@@ -341,7 +435,24 @@ def _background_checks(ev, folds, seed):
     return checks, notes
 
 
-def _bump_hunt(scores, ev, window, options, templates=None):
+def _selection_templates(ev, folds, selection):
+    """The signal-region selection scores with each fold's background in turn (rows)."""
+    sr_index = np.flatnonzero(ev.sr)
+    position = np.empty(ev.mass.size, dtype=np.intp)
+    position[sr_index] = np.arange(sr_index.size)
+    log_pb = np.empty((len(folds.backgrounds), sr_index.size))
+    own = np.empty(sr_index.size)
+    for fold, (_, test) in enumerate(folds.splits):
+        te = test[ev.sr[test]]
+        centre = np.full(te.size, folds.centre)
+        for j, other in enumerate(folds.backgrounds):
+            log_pb[j, position[te]] = other.score_samples(ev.features[te], centre)
+        own[position[te]] = log_pb[fold, position[te]]
+    templates = selection[sr_index] + own - log_pb
+    return templates if np.all(np.isfinite(templates)) else None
+
+
+def _bump_hunt(scores, ev, window, options, templates=None, baseline=None):
     """The window's bump hunt on ``scores``, or why it is impossible (a str)."""
     try:
         return window_bump_hunt(
@@ -352,12 +463,13 @@ def _bump_hunt(scores, ev, window, options, templates=None):
             efficiency=options.efficiency,
             signal_width=options.signal_width,
             templates=templates,
+            baseline=baseline,
         )
     except ValueError as exc:
         return f"bump hunt impossible: {exc}"
 
 
-def _method_bump_hunt(scores, ev, window, options, seconds):
+def _method_bump_hunt(scores, baseline, ev, window, options, seconds):
     """An extra method's local significance: the scan's cut and bump hunt on its scores."""
 
     def skipped(why):
@@ -368,11 +480,14 @@ def _method_bump_hunt(scores, ev, window, options, seconds):
         return {"skipped": scores, "local_significance": None, "local_p_value": None}
     if not np.all(np.isfinite(scores)):
         return skipped(f"{int((~np.isfinite(scores)).sum())} events got a non-finite score")
-    bump = _bump_hunt(scores, ev, window, options)
+    bump = _bump_hunt(scores, ev, window, options, baseline=baseline)
     if isinstance(bump, str):
         return skipped(bump)
     if bump.cut.tied:
         out["notes"].append(bump.cut.tie_note())
+    flat_note = bump.flatness.note()
+    if flat_note is not None:
+        out["notes"].append(flat_note)
     keys = bump_hunt_keys(bump, ev.sr, ev.labels)
     z = bump.significance
     out.update(
@@ -383,6 +498,7 @@ def _method_bump_hunt(scores, ev, window, options, seconds):
         local_p_value=float(norm.sf(z)),
         n_signal_fit=keys["n_signal_fit"],
         n_signal_fit_std=keys["n_signal_fit_std"],
+        selection_flat_p_value=keys["selection_flat_p_value"],
     )
     return out
 
@@ -443,16 +559,28 @@ def analyse_kfold_window(
             "a fold background gives some signal-region event no density: the w interval, "
             "upper limit and likelihood-ratio significance are statistical only"
         )
-    bump = _bump_hunt(scores, ev, window, options, fraction.templates)
+    selection = log_mean_exp(folds.selection_scores, axis=0)
+    bump = _bump_hunt(
+        selection,
+        ev,
+        window,
+        options,
+        _selection_templates(ev, folds, selection) if fraction.templates is not None else None,
+        folds.baseline,
+    )
     if isinstance(bump, str):
         return WindowResult(skipped_summary(summary, bump))
     if bump.cut.tied:
         notes.append(bump.cut.tie_note())
+    if bump.flatness.note() is not None:
+        notes.append(bump.flatness.note())
     toys = None
     if options.n_toys:
         toys = toy_null(bump, window, options.signal_width, options.n_toys, int(seeds[-1]) + 7)
     methods = {
-        name: _method_bump_hunt(part, ev, window, options, folds.method_seconds[name])
+        name: _method_bump_hunt(
+            part, folds.method_baselines[name], ev, window, options, folds.method_seconds[name]
+        )
         for name, part in folds.method_scores.items()
     }
     at = np.random.default_rng(int(seeds[-1])).choice(ev.mass[ev.sr], 2000)
@@ -486,6 +614,7 @@ def analyse_kfold_window(
     return WindowResult(
         summary,
         scores=scores,
+        selected=bump.cut.selected,
         profile=fraction.profile,
         signal_samples=drawn,
         backgrounds=folds.backgrounds,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skranode.closure import ValidationVerdict
+from skranode.closure import ValidationVerdict, significance_trusted
 from skranode.mass_window import MassWindow
 from skranode.scan._kfold import WindowResult, check_methods
 from skranode.scan._options import WindowOptions
@@ -55,8 +55,10 @@ class ScanResult:
         (:func:`~skranode.closure.summarize_validation`); None when not run.
     significance_trusted : bool or None
         Every validation window of the most significant window below
-        :data:`~skranode.closure.VALIDATION_Z`: the procedure finds nothing
-        in the background next to it. None when none was analysed.
+        :data:`~skranode.closure.VALIDATION_Z` (the procedure finds nothing
+        in the background next to it) and its selection flat in mass
+        (:func:`~skranode.closure.significance_trusted`). None when no
+        validation window was analysed.
     seconds : dict
         Wall time of the windows, of the look-elsewhere correction and of
         the validation.
@@ -169,8 +171,7 @@ def _look_elsewhere(result, mass, planned, n_bootstrap, n_pseudo, rng):
         for p in analysed:
             res = result.details[p.k]
             bump = res.summary["bump_hunt"]
-            sel = p.index[res.scores >= bump["threshold"]]
-            selections.append((sel, p.window, bump["signal_width"]))
+            selections.append((p.index[res.selected], p.window, bump["signal_width"]))
         z_boot = bootstrap_significances(mass, selections, n_bootstrap, rng)
     glob = global_significance(z_local, z_boot, n_pseudo=n_pseudo, rng=rng)
     result.correlation = glob.correlation
@@ -194,7 +195,9 @@ def _validate_best(result, features, mass, planned, options, seeds, run_kw):
         feature_names=best.task.feature_names,
     )
     _, result.validation = run_validated([], named, label=f"{best.k:02d}", **run_kw)
-    result.significance_trusted = result.validation.trusted
+    result.significance_trusted = significance_trusted(
+        result.validation.trusted, result.windows[best.k].get("selection_flat_p_value")
+    )
     result.seconds["validation"] = round(time.perf_counter() - tic, 1)
 
 

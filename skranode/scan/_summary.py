@@ -16,7 +16,14 @@ from scipy.stats import norm
 
 from skranode.utils._output import round_value
 
-__all__ = ["bump_hunt_keys", "skipped_summary", "table_row", "window_header", "window_summary"]
+__all__ = [
+    "bump_hunt_keys",
+    "flatness_entry",
+    "skipped_summary",
+    "table_row",
+    "window_header",
+    "window_summary",
+]
 
 
 def window_header(window, n_events, n_sr, n_low, n_high, n_signal_true=None):
@@ -94,10 +101,40 @@ def bump_hunt_keys(bump, signal_region, labels):
         n_selected_sr=int(selected[signal_region].sum()),
         n_signal_fit=round_value(bump.fit.n_signal, 1),
         n_signal_fit_std=round_value(bump.fit.n_signal_std, 1),
+        selection_flat_p_value=round_value(bump.flatness.p_value, 4),
     )
     if labels is not None:
         out["n_signal_selected_true"] = int((labels[selected] == 1).sum())
     return out
+
+
+def flatness_entry(flatness):
+    """The selected fraction per sideband mass bin (:class:`~skranode.stats.Flatness`) as JSON."""
+    return dict(
+        p_value=round_value(flatness.p_value, 4),
+        chi2=round_value(flatness.chi2, 2),
+        dof=flatness.dof,
+        flat=bool(flatness.flat),
+        bins=[
+            dict(
+                low=round_value(lo, 4),
+                high=round_value(hi, 4),
+                n=int(n),
+                n_selected=int(k),
+                n_signal_fit=round_value(s, 1),
+                fraction=round_value(f, 5),
+            )
+            for lo, hi, n, k, s, f in zip(
+                flatness.low,
+                flatness.high,
+                flatness.n_events,
+                flatness.n_selected,
+                flatness.n_signal,
+                flatness.fraction,
+                strict=True,
+            )
+        ],
+    )
 
 
 def window_summary(summary, fraction, bump, *, toys, signal_width, labels, sr, extra):
@@ -131,6 +168,7 @@ def window_summary(summary, fraction, bump, *, toys, signal_width, labels, sr, e
         n_signal_fit=keys["n_signal_fit"],
         n_signal_fit_std=keys["n_signal_fit_std"],
         n_signal_fit_std_background=round_value(bump.n_signal_std_background, 1),
+        selection_flatness=flatness_entry(bump.flatness),
     )
     if "n_signal_selected_true" in keys:
         bump_entry["n_signal_selected_true"] = keys["n_signal_selected_true"]
@@ -140,6 +178,7 @@ def window_summary(summary, fraction, bump, *, toys, signal_width, labels, sr, e
         local_significance=round_value(z_local, 3),
         local_p_value=float(norm.sf(z_local)),
         local_significance_statistical=round_value(bump.significance_statistical, 3),
+        selection_flat_p_value=keys["selection_flat_p_value"],
         **_toy_keys(toys),
         bump_hunt=bump_entry,
         **extra,
@@ -159,6 +198,7 @@ _TABLE_KEYS = (
     "local_significance",
     "local_significance_statistical",
     "local_p_value",
+    "selection_flat_p_value",
     "n_signal_true",
     "s_over_sqrt_b_true",
 )

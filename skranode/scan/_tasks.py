@@ -28,7 +28,7 @@ from skranode.stats import mixture_profile, with_background_spread
 __all__ = ["WindowTask", "cache_key", "run_windows"]
 
 #: Bumped when a cached window's content changes meaning (old caches are not reused).
-_CACHE_VERSION = 8
+_CACHE_VERSION = 9
 
 
 @dataclass
@@ -143,7 +143,9 @@ def _read_arrays(path, record, task):
     if _sha256(data) != record.get("npz_sha256"):
         raise _Rejected(f"its arrays ({npz.name}) are not the ones written with it")
     arrays = dict(np.load(io.BytesIO(data)))
-    if arrays["scores"].shape != (task.mass.size,):
+    if arrays["scores"].shape != (task.mass.size,) or arrays.get("selected") is None or (
+        arrays["selected"].shape != (task.mass.size,)
+    ):
         raise _Rejected("its scores do not match the window's events")
     return arrays
 
@@ -166,7 +168,13 @@ def _read_cache(path, key, task):
                 signal_model=summary.get("w_std_signal_model") or 0.0,
             )
     summary["cached"] = True
-    return WindowResult(summary, arrays["scores"], profile, arrays["signal_samples"])
+    return WindowResult(
+        summary,
+        arrays["scores"],
+        arrays["selected"].astype(bool),
+        profile,
+        arrays["signal_samples"],
+    )
 
 
 def _write_cache(path, key, result):
@@ -176,6 +184,7 @@ def _write_cache(path, key, result):
         np.savez(
             buffer,
             scores=result.scores,
+            selected=result.selected,
             log_ratio=result.profile.log_ratio,
             signal_samples=result.signal_samples,
             **({"templates": result.templates} if result.templates is not None else {}),

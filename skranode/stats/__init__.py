@@ -7,7 +7,9 @@ or masses and returns an unrounded, typed result.
   :func:`mixture_w_hat`, :func:`with_background_spread`,
   :func:`profile_notes`, :func:`profile_intervals`.
 * The selection (:class:`ScoreCut`): :func:`cut_at_efficiency`, the one cut
-  rule of every bump hunt.
+  rule of every bump hunt, made mass-decorrelated by a threshold that follows
+  the mass (:func:`fit_mass_quantile`, :class:`MassQuantile`) and checked by
+  :func:`selection_flatness` (:class:`Flatness`).
 * The bump hunt of a window (:class:`WindowBumpHunt`): :func:`window_bump_hunt`
   (cut, :func:`fit_peak`, :func:`template_spread`,
   :func:`widened_significance`) and its empirical null :func:`toy_null`
@@ -47,15 +49,34 @@ from skranode.stats._profile import (
     profile_notes,
     with_background_spread,
 )
-from skranode.stats._selection import ScoreCut, cut_at_efficiency
+from skranode.stats._selection import (
+    FLATNESS_BINS,
+    FLATNESS_P_MIN,
+    QUANTILE_BINS,
+    QUANTILE_MAX_DEGREE,
+    QUANTILE_P_MIN,
+    Flatness,
+    MassQuantile,
+    ScoreCut,
+    cut_at_efficiency,
+    fit_mass_quantile,
+    selection_flatness,
+)
 
 __all__ = [
     "BUMP_HUNT_PARAMS",
     "DROP_68",
     "DROP_95",
     "DROP_UL95",
+    "FLATNESS_BINS",
+    "FLATNESS_P_MIN",
     "MAX_EVENT_GAIN",
+    "MassQuantile",
+    "QUANTILE_BINS",
+    "QUANTILE_MAX_DEGREE",
+    "QUANTILE_P_MIN",
     "SIGNAL_WIDTH",
+    "Flatness",
     "GlobalSignificance",
     "ScoreCut",
     "ToyNull",
@@ -63,6 +84,7 @@ __all__ = [
     "WindowBumpHunt",
     "bootstrap_significances",
     "cut_at_efficiency",
+    "fit_mass_quantile",
     "fit_peak",
     "global_significance",
     "mixture_delta_loglik",
@@ -70,6 +92,7 @@ __all__ = [
     "mixture_w_hat",
     "profile_intervals",
     "profile_notes",
+    "selection_flatness",
     "template_spread",
     "toy_null",
     "widened_significance",

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.stats import norm
 
 from skranode.mass_spectrum import ResonanceFit, fit_resonance, resonance_toys
-from skranode.stats._selection import ScoreCut, cut_at_efficiency
+from skranode.stats._selection import Flatness, ScoreCut, cut_at_efficiency, selection_flatness
 
 __all__ = [
     "BUMP_HUNT_PARAMS",
@@ -90,16 +90,22 @@ def widened_significance(z_statistical, n_signal, sigma_background):
     return float(n_signal / math.hypot(n_signal / z_statistical, sigma_background))
 
 
-def template_spread(scores, mass, signal_region, templates, threshold, window, signal_width):
+def template_spread(
+    scores, mass, signal_region, templates, threshold, window, signal_width, *, baseline=None
+):
     """Standard deviation of the fitted signal yield over the background templates.
 
     The same cut and fit with each template's score (a row of ``templates``)
     for the signal-region events; the other events keep ``scores``.
+    ``baseline`` is the cut's mass-dependent threshold (see
+    :func:`~skranode.stats.cut_at_efficiency`).
     """
     n_template = []
     for row in templates:
         alt = scores.copy()
         alt[signal_region] = row
+        if baseline is not None:
+            alt -= baseline
         fit = fit_peak(mass[alt >= threshold], window, signal_width, uncertainty=False)
         n_template.append(fit.n_signal)
     return float(np.std(n_template, ddof=1))
@@ -113,6 +119,9 @@ class WindowBumpHunt:
     ----------
     cut : ScoreCut
         The selection.
+    flatness : Flatness
+        Its selected fraction per mass bin of the sidebands against a flat one
+        (:func:`~skranode.stats.selection_flatness`).
     fit : ResonanceFit
         The peak fit of the selected masses.
     n_signal_std_background : float or None
@@ -123,6 +132,7 @@ class WindowBumpHunt:
     """
 
     cut: ScoreCut
+    flatness: Flatness
     fit: ResonanceFit
     n_signal_std_background: float | None
     significance: float
@@ -134,7 +144,15 @@ class WindowBumpHunt:
 
 
 def window_bump_hunt(
-    scores, mass, signal_region, window, *, efficiency, signal_width=SIGNAL_WIDTH, templates=None
+    scores,
+    mass,
+    signal_region,
+    window,
+    *,
+    efficiency,
+    signal_width=SIGNAL_WIDTH,
+    templates=None,
+    baseline=None,
 ):
     """Cut the scores at a sideband efficiency and fit the selected mass spectrum.
 
@@ -155,6 +173,11 @@ def window_bump_hunt(
     templates : ndarray of shape (n_templates, n_sr_events) or None
         Alternative signal-region scores, one row per background template:
         their spread widens the significance (:func:`template_spread`).
+    baseline : ndarray of shape (n_events,) or None, default=None
+        The mass-dependent threshold ``t(m)`` of each event (a
+        :class:`~skranode.stats.MassQuantile` of background events' scores):
+        the mass-decorrelated cut of :func:`~skranode.stats.cut_at_efficiency`.
+        None: one threshold for every mass.
 
     Returns
     -------
@@ -165,16 +188,26 @@ def window_bump_hunt(
     ValueError
         When the selected spectrum cannot be fitted.
     """
-    cut = cut_at_efficiency(scores, ~signal_region, efficiency)
+    cut = cut_at_efficiency(scores, ~signal_region, efficiency, baseline=baseline)
     fit = fit_peak(mass[cut.selected], window, signal_width)
+    flatness = selection_flatness(
+        cut.selected,
+        mass,
+        ~signal_region,
+        split_at=window.bounds,
+        peak=(fit.n_signal, window.center, signal_width * window.center),
+    )
     z = float(fit.significance)
     spread = None
     if templates is not None:
         spread = template_spread(
-            scores, mass, signal_region, templates, cut.threshold, window, signal_width
+            scores, mass, signal_region, templates, cut.threshold, window, signal_width,
+            baseline=baseline,
         )
         z = widened_significance(z, fit.n_signal, spread)
-    return WindowBumpHunt(cut=cut, fit=fit, n_signal_std_background=spread, significance=z)
+    return WindowBumpHunt(
+        cut=cut, flatness=flatness, fit=fit, n_signal_std_background=spread, significance=z
+    )
 
 
 @dataclass(frozen=True)
