@@ -401,6 +401,7 @@ def _kfold_stage(run, ranode):
         significance=summary["local_significance"],
         p_value=float(norm.sf(summary["local_significance"])),
         significance_bump_hunt_statistical=summary["local_significance_statistical"],
+        selection_flat_p_value=summary["selection_flat_p_value"],
         significance_toys=summary.get("local_significance_toys"),
         p_value_toys=summary.get("local_p_value_toys"),
         toys=summary.get("toys"),
@@ -811,6 +812,11 @@ def _print_table(res, out):
             "background-template spread of the fitted yield "
             f"{res.get('significance_bump_hunt_statistical')} sigma"
         )
+        if res.get("selection_flat_p_value") is not None:
+            print(
+                "    selected fraction of the sideband events flat in mass (chi-square p, "
+                f"below 0.01 not trusted): p = {res['selection_flat_p_value']}"
+            )
         toys = res.get("toys")
         if toys:
             print(

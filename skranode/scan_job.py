@@ -69,6 +69,10 @@ def _progress_printer():
 #: What the scan's numbers mean (``results.json["significance_meaning"]``).
 SIGNIFICANCE_MEANING = (
     "local_significance: bump hunt in mjj after a cut on the k-fold R-ANODE score "
+    "log p_S(x|m_c) - log p_B(x|m_c) whose threshold follows the mass, keeping the "
+    "same fraction of the background at every mass (selection_flat_p_value: the "
+    "selected fraction of the sideband events against flat, chi-square; below 0.01 "
+    "the significance is not trusted) "
     "(background from the dijet fit of the selected sideband events), the fitted "
     "yield's uncertainty widened by its spread over the fold background templates "
     "(local_significance_statistical without it); "
@@ -296,6 +300,7 @@ def _print_table(scan, res, out):
             "significance_likelihood_ratio",
             "local_significance",
             "local_p_value",
+            "selection_flat_p_value",
             *extra,
             "background_check_passed",
             "n_signal_true",

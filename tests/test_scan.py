@@ -10,7 +10,6 @@ from scipy.stats import norm
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
 from skranode.mass_spectrum import fit_resonance
 from skranode.mass_window import MassWindow
-from skranode.presets import SCAN_PRESETS
 from skranode.scan import scan_spectrum, scan_window, sliding_windows
 from skranode.stats import mixture_profile, profile_notes
 
@@ -159,6 +158,26 @@ def small_spectrum():
     return df[FEATS].to_numpy(), df["mjj"].to_numpy()
 
 
+def _spy_selection_samples(monkeypatch):
+    """The sizes of the background samples each fold draws for the cut's threshold.
+
+    The set holds ``"drawing"`` while they are drawn.
+    """
+    from skranode.scan import _kfold
+
+    sizes, draw = set(), _kfold._selection_samples
+
+    def spy(*args, **kwargs):
+        sizes.add("drawing")
+        drawn = draw(*args, **kwargs)
+        sizes.discard("drawing")
+        sizes.add(len(drawn[1]))
+        return drawn
+
+    monkeypatch.setattr(_kfold, "_selection_samples", spy)
+    return sizes
+
+
 def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, monkeypatch):
     from skranode.anode import ResidualANODE
     from skranode.sideband import SidebandDensity
@@ -182,10 +201,10 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
 
     trained_mass, sampled = {}, []
     sample_bkg = SidebandDensity.sample
-    n_drawn = SCAN_PRESETS["fast"].selection_samples
+    drawn_sizes = _spy_selection_samples(monkeypatch)
 
     def spy_sample(self, mass, random_state=None):
-        if len(mass) != n_drawn:  # the cut's threshold: masses uniform over the window
+        if "drawing" not in drawn_sizes:  # the cut's threshold: masses uniform over the window
             sampled.append((id(self), set(np.asarray(mass))))
         return sample_bkg(self, mass, random_state=random_state)
 
@@ -195,7 +214,7 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
         return fit_ranode(self, A, mass)
 
     def spy_sig(self, A, mass=None):
-        if len(A) != n_drawn:  # not the background events drawn for the cut's threshold
+        if len(A) not in drawn_sizes:  # not the background events drawn for the cut's threshold
             scored.append((id(self), id(self.background), rows(A)))
         return sig_ld(self, A, mass)
 
@@ -203,7 +222,7 @@ def test_every_score_comes_from_models_that_never_saw_the_event(small_spectrum, 
     score_bkg = SidebandDensity.score_samples
 
     def spy_bkg_score(self, A, mass=None, **kw):
-        if len(A) != n_drawn:
+        if len(A) not in drawn_sizes:
             bkg_scored.append((id(self), rows(A)))
         return score_bkg(self, A, mass, **kw)
 
@@ -336,8 +355,10 @@ def test_registered_methods_run_on_the_same_folds_and_find_a_planted_signal(monk
         seen.append(rows(A))
         return fit_clf(self, A, mass, **kw)
 
+    drawn_sizes = _spy_selection_samples(monkeypatch)
+
     def spy_proba(self, A):
-        if len(A) != SCAN_PRESETS["fast"].selection_samples:  # not the cut's calibration
+        if len(A) not in drawn_sizes:  # not the events drawn for the cut's threshold
             scored.append(rows(A))
         return proba(self, A)
 

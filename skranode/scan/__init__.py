@@ -69,7 +69,7 @@ skipped form and table row), ``_tasks`` (tasks, workers, cache),
 
 # the training budgets moved to skranode.presets; importable from here as before
 from skranode.presets import SCAN_PRESETS as SCAN_PRESETS
-from skranode.scan._kfold import WindowResult, scan_window, window_score
+from skranode.scan._kfold import WindowResult, scan_window, selection_score, window_score
 from skranode.scan._options import WindowOptions
 from skranode.scan._spectrum import ScanResult, scan_spectrum
 from skranode.scan._tasks import WindowTask, run_windows
@@ -87,6 +87,7 @@ __all__ = [
     "run_windows",
     "scan_spectrum",
     "scan_window",
+    "selection_score",
     "sliding_windows",
     "validation_tasks",
     "window_background",
