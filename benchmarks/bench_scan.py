@@ -31,6 +31,7 @@ the whole spectrum, and logs its local and global significance.
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 
@@ -146,7 +147,7 @@ def run_one(seed, args):
                 "signal_region", "n_sr_events", "n_signal_true", "s_over_sqrt_b_true",
                 "w_hat", "w_interval_95", "w_upper_limit_95", "significance_likelihood_ratio",
                 "local_significance", "local_p_value", "seconds", "notes", "skipped",
-                "w_start", "w_learned_folds",
+                "w_start", "w_learned_folds", "selection_flat_p_value",
             )}
             | {"n_signal_selected_true": (w.get("bump_hunt") or {}).get("n_signal_selected_true")}
             for w in res.windows
@@ -375,7 +376,18 @@ def main():
 
     torch.set_num_threads(1)
     print(environment(), file=sys.stderr)
+    done = set()
+    if os.path.exists(args.log):  # resume: skip the scans already logged
+        with open(args.log) as f:
+            done = {
+                (r["mode"], r["seed"], r["n_background"], r["n_signal"], r.get("signal_mass"))
+                for r in map(json.loads, f)
+            }
     for seed in parse_seeds(args.seeds):
+        n_signal = 0 if args.mode == "null" else args.n_signal
+        mass = args.signal_mass if n_signal else None
+        if (args.mode, seed, args.n_background, n_signal, mass) in done:
+            continue
         out = run_one(seed, args)
         with open(args.log, "a") as f:
             f.write(json.dumps(out) + "\n")

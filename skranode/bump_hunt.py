@@ -17,7 +17,7 @@ from sklearn.base import clone
 
 from skranode.mass_spectrum import DijetMassSpectrum, bump_hunt_significance
 from skranode.mass_window import MassWindow
-from skranode.stats import cut_at_efficiency
+from skranode.stats import Flatness, cut_at_efficiency, selection_flatness
 
 __all__ = ["BumpHuntResult", "enhanced_bump_hunt"]
 
@@ -29,7 +29,8 @@ class BumpHuntResult:
     Attributes
     ----------
     threshold : float
-        Cut on the anomaly score; events with a larger score are selected.
+        Cut on the anomaly score (less ``baseline`` where given); events with
+        a larger score are selected.
     sideband_efficiency : float
         Fraction of the sideband events that pass the cut.
     n_selected : int
@@ -43,6 +44,10 @@ class BumpHuntResult:
         ``n_observed`` over ``expected +- expected_std`` (negative for a deficit).
     spectrum : DijetMassSpectrum
         The fitted mass spectrum of the selected events.
+    flatness : Flatness
+        The selected fraction per mass bin of the sidebands against a flat
+        one (:func:`~skranode.stats.selection_flatness`): a small
+        ``flatness.p_value`` says that the cut sculpts the spectrum.
     """
 
     threshold: float
@@ -53,10 +58,18 @@ class BumpHuntResult:
     expected_std: float
     significance: float
     spectrum: DijetMassSpectrum = field(repr=False)
+    flatness: Flatness = field(default=None, repr=False)
 
 
 def enhanced_bump_hunt(
-    scores_all, m_all, *, signal_region, efficiency=0.1, threshold=None, spectrum=None
+    scores_all,
+    m_all,
+    *,
+    signal_region,
+    efficiency=0.1,
+    threshold=None,
+    spectrum=None,
+    baseline=None,
 ):
     """Bump hunt in the dijet mass after a cut on an anomaly score.
 
@@ -85,6 +98,11 @@ def enhanced_bump_hunt(
     spectrum : DijetMassSpectrum, default=None
         Template of the mass fit (cloned; its ``signal_region`` is replaced);
         None uses ``DijetMassSpectrum()``.
+    baseline : array-like of shape (n_samples,) or None, default=None
+        A mass-dependent threshold of each event, ``t(m)`` of a
+        :class:`~skranode.stats.MassQuantile` fitted on background events'
+        scores (:func:`~skranode.stats.fit_mass_quantile`): the cut is then
+        on ``scores - baseline``, the mass-decorrelated cut of the scan.
 
     Returns
     -------
@@ -95,7 +113,8 @@ def enhanced_bump_hunt(
     The procedure is valid only when the score is (nearly) independent of the
     mass for the background: a score that sculpts the background spectrum
     breaks the dijet-function interpolation, and the sideband efficiency is
-    then not the signal-region background efficiency.
+    then not the signal-region background efficiency. ``flatness`` tests
+    that in the sidebands; ``baseline`` removes a known dependence.
     """
     scores = np.asarray(scores_all, dtype=np.float64).reshape(-1)
     mass = np.asarray(m_all, dtype=np.float64).reshape(-1)
@@ -110,6 +129,14 @@ def enhanced_bump_hunt(
         )
     if not np.all(np.isfinite(mass)):
         raise ValueError("m_all must be finite.")
+    if baseline is not None:
+        baseline = np.asarray(baseline, dtype=np.float64).reshape(-1)
+        if baseline.shape != scores.shape or not np.all(np.isfinite(baseline)):
+            raise ValueError(
+                "baseline must hold one finite threshold per event (t(m) of a MassQuantile "
+                f"at each event's mass); got shape {baseline.shape} for {scores.size} events."
+            )
+        scores = scores - baseline
     template = DijetMassSpectrum() if spectrum is None else spectrum
     if not isinstance(template, DijetMassSpectrum):
         raise ValueError(f"spectrum must be a DijetMassSpectrum; got {type(template).__name__}.")
@@ -141,6 +168,7 @@ def enhanced_bump_hunt(
             "Use a larger efficiency or a lower threshold."
         )
     spec.fit(mass[selected])
+    flatness = selection_flatness(selected, mass, sideband, split_at=window.bounds)
     expected, std = spec.expected_count()
     observed = int(spec.n_signal_region_)
     return BumpHuntResult(
@@ -152,4 +180,5 @@ def enhanced_bump_hunt(
         expected_std=float(std),
         significance=float(bump_hunt_significance(observed, expected, std)),
         spectrum=spec,
+        flatness=flatness,
     )

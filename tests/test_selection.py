@@ -145,3 +145,24 @@ def test_a_resonance_in_the_sidebands_does_not_read_as_sculpting():
         selected, mass, side, split_at=window.bounds, peak=(n_fit, 3.5, 0.175)
     )
     assert fitted.flat and np.all(np.abs(fitted.fraction / 0.02 - 1) < 0.2)
+
+
+def test_enhanced_bump_hunt_reports_flatness_and_takes_a_baseline():
+    from skranode.bump_hunt import enhanced_bump_hunt
+
+    rng = np.random.default_rng(5)
+    m = 2.8 + rng.exponential(0.5, 200_000)
+    m = m[m < 5]
+    noise = rng.standard_normal(m.size)
+    flat = enhanced_bump_hunt(noise, m, signal_region=(3.3, 3.7), efficiency=0.05)
+    assert flat.flatness.p_value > 0.01
+    tilted = enhanced_bump_hunt(noise + 2 * (m - 3.5), m, signal_region=(3.3, 3.7), efficiency=0.05)
+    assert tilted.flatness.p_value < 1e-6  # a score that grows with the mass
+    fixed = enhanced_bump_hunt(
+        noise + 2 * (m - 3.5), m, signal_region=(3.3, 3.7), efficiency=0.05,
+        baseline=2 * (m - 3.5),
+    )
+    assert fixed.flatness.p_value == pytest.approx(flat.flatness.p_value)
+    assert fixed.significance == pytest.approx(flat.significance)
+    with pytest.raises(ValueError, match="one finite threshold per event"):
+        enhanced_bump_hunt(noise, m, signal_region=(3.3, 3.7), baseline=np.zeros(3))
