@@ -166,3 +166,18 @@ def test_enhanced_bump_hunt_reports_flatness_and_takes_a_baseline():
     assert fixed.significance == pytest.approx(flat.significance)
     with pytest.raises(ValueError, match="one finite threshold per event"):
         enhanced_bump_hunt(noise, m, signal_region=(3.3, 3.7), baseline=np.zeros(3))
+
+
+def test_sideband_tilt_levels_the_two_sidebands():
+    from skranode.stats import sideband_tilt
+
+    rng = np.random.default_rng(6)
+    m = rng.uniform(2.9, 4.1, 300_000)
+    low, high = m < 3.3, m >= 3.7
+    scores = rng.standard_normal(m.size) + 0.5 * (m - 3.5)  # a threshold half a unit off per TeV
+    slope = sideband_tilt(scores, m, low, high, 0.02, 3.5)
+    assert slope == pytest.approx(0.5, abs=0.08)
+    kept = cut_at_efficiency(scores, low | high, 0.02, baseline=slope * (m - 3.5)).selected
+    assert kept[low].mean() == pytest.approx(kept[high].mean(), rel=0.05)
+    assert kept[~(low | high)].mean() == pytest.approx(0.02, rel=0.1)  # the signal region
+    assert sideband_tilt(scores, m, low, np.zeros(m.size, bool), 0.02, 3.5) == 0.0

@@ -168,6 +168,7 @@ def window_summary(summary, fraction, bump, *, toys, signal_width, labels, sr, e
         n_signal_fit=keys["n_signal_fit"],
         n_signal_fit_std=keys["n_signal_fit_std"],
         n_signal_fit_std_background=round_value(bump.n_signal_std_background, 1),
+        threshold_slope=round_value(bump.threshold_slope, 6),
         selection_flatness=flatness_entry(bump.flatness),
     )
     if "n_signal_selected_true" in keys:

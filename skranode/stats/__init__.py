@@ -61,6 +61,7 @@ from skranode.stats._selection import (
     cut_at_efficiency,
     fit_mass_quantile,
     selection_flatness,
+    sideband_tilt,
 )
 
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "profile_intervals",
     "profile_notes",
     "selection_flatness",
+    "sideband_tilt",
     "template_spread",
     "toy_null",
     "widened_significance",

@@ -19,7 +19,13 @@ import numpy as np
 from scipy.stats import norm
 
 from skranode.mass_spectrum import ResonanceFit, fit_resonance, resonance_toys
-from skranode.stats._selection import Flatness, ScoreCut, cut_at_efficiency, selection_flatness
+from skranode.stats._selection import (
+    Flatness,
+    ScoreCut,
+    cut_at_efficiency,
+    selection_flatness,
+    sideband_tilt,
+)
 
 __all__ = [
     "BUMP_HUNT_PARAMS",
@@ -129,6 +135,9 @@ class WindowBumpHunt:
         without templates).
     significance : float
         The local significance: ``fit.significance`` widened by that spread.
+    threshold_slope : float or None
+        With a ``baseline``: the slope in mass added to it so that both
+        sidebands keep the same fraction (:func:`~skranode.stats.sideband_tilt`).
     """
 
     cut: ScoreCut
@@ -136,6 +145,7 @@ class WindowBumpHunt:
     fit: ResonanceFit
     n_signal_std_background: float | None
     significance: float
+    threshold_slope: float | None = None
 
     @property
     def significance_statistical(self):
@@ -176,8 +186,10 @@ def window_bump_hunt(
     baseline : ndarray of shape (n_events,) or None, default=None
         The mass-dependent threshold ``t(m)`` of each event (a
         :class:`~skranode.stats.MassQuantile` of background events' scores):
-        the mass-decorrelated cut of :func:`~skranode.stats.cut_at_efficiency`.
-        None: one threshold for every mass.
+        the mass-decorrelated cut of :func:`~skranode.stats.cut_at_efficiency`,
+        its slope across the window corrected on the sideband events
+        (:func:`~skranode.stats.sideband_tilt`). None: one threshold for
+        every mass.
 
     Returns
     -------
@@ -188,6 +200,18 @@ def window_bump_hunt(
     ValueError
         When the selected spectrum cannot be fitted.
     """
+    slope = None
+    if baseline is not None:
+        # the data set the threshold's slope across the window, the model its shape
+        slope = sideband_tilt(
+            scores - baseline,
+            mass,
+            window.in_low_sideband(mass),
+            window.in_high_sideband(mass),
+            efficiency,
+            window.center,
+        )
+        baseline = baseline + slope * (mass - window.center)
     cut = cut_at_efficiency(scores, ~signal_region, efficiency, baseline=baseline)
     fit = fit_peak(mass[cut.selected], window, signal_width)
     flatness = selection_flatness(
@@ -196,6 +220,7 @@ def window_bump_hunt(
         ~signal_region,
         split_at=window.bounds,
         peak=(fit.n_signal, window.center, signal_width * window.center),
+        n_fitted=1 if slope is None else 2,
     )
     z = float(fit.significance)
     spread = None
@@ -206,7 +231,12 @@ def window_bump_hunt(
         )
         z = widened_significance(z, fit.n_signal, spread)
     return WindowBumpHunt(
-        cut=cut, flatness=flatness, fit=fit, n_signal_std_background=spread, significance=z
+        cut=cut,
+        flatness=flatness,
+        fit=fit,
+        n_signal_std_background=spread,
+        significance=z,
+        threshold_slope=slope,
     )
 
 

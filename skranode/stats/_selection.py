@@ -37,6 +37,7 @@ __all__ = [
     "cut_at_efficiency",
     "fit_mass_quantile",
     "selection_flatness",
+    "sideband_tilt",
 ]
 
 #: Mass bins (equal counts of background samples) whose score quantiles
@@ -292,7 +293,7 @@ class Flatness:
         ``sum (k - f n)^2 / (n f (1 - f))`` with ``f`` the overall selected
         fraction, both counts less the peak's events.
     dof : int
-        ``n_bins - 1``.
+        ``n_bins`` less the parameters of the selection set on the same events.
     p_value : float
         Chi-square p-value of a flat selected fraction.
     """
@@ -330,7 +331,7 @@ class Flatness:
 
 
 def selection_flatness(
-    selected, mass, reference, *, n_bins=FLATNESS_BINS, split_at=None, peak=None
+    selected, mass, reference, *, n_bins=FLATNESS_BINS, split_at=None, peak=None, n_fitted=1
 ):
     """Test (chi-square) that a selection keeps one fraction of the reference events at every mass.
 
@@ -352,6 +353,10 @@ def selection_flatness(
         peak of 5 % width in a window of 0.4 TeV at 3.5 TeV): where
         ``n_signal > 0`` its expected events per bin are taken out of both
         counts, so that a resonance does not read as a sculpted selection.
+    n_fitted : int, default=1
+        Parameters of the selection set on these same events (1: its level;
+        2: its level and its slope, :func:`sideband_tilt`): the chi-square has
+        ``n_bins - n_fitted`` degrees of freedom.
 
     Returns
     -------
@@ -390,9 +395,68 @@ def selection_flatness(
         chi2 = float(np.sum((k_bkg - f * n_bkg) ** 2 / (n_bkg * f * (1 - f))))
     else:
         chi2 = 0.0
-    dof = int(n.size - 1)
+    dof = int(n.size - n_fitted)
     p = float(chi2_dist.sf(chi2, dof)) if dof > 0 else 1.0
     return Flatness(
         low=low, high=high, n_events=n, n_selected=n_sel, n_signal=signal, chi2=chi2, dof=dof,
         p_value=p,
     )
+
+
+def sideband_tilt(scores, mass, low, high, efficiency, pivot):
+    """The slope in mass that makes a cut keep the same fraction of both sidebands.
+
+    A threshold ``t(m)`` fitted on events drawn from a learned background is
+    as right as that background: a model that is a little off in one sideband
+    tilts the selected fraction across the window (the flatness check then
+    fails, and the signal region between them is off by the interpolated
+    amount). The data correct the tilt: the slope ``b`` such that the cut on
+    ``scores - b (m - pivot)``, its level set on both sidebands together,
+    keeps the same fraction of the low and of the high sideband events. The
+    model keeps the shape of the threshold (its curvature across the signal
+    region, which the sidebands cannot measure); the data set its level and
+    its slope.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_events,)
+        Scores less their mass-dependent threshold (``score - t(m)``).
+    mass : ndarray of shape (n_events,)
+    low, high : ndarray of bool of shape (n_events,)
+        The events of the low and of the high sideband.
+    efficiency : float in (0, 1)
+    pivot : float
+        The mass where the tilt is zero (the window centre).
+
+    Returns
+    -------
+    slope : float
+        ``b`` (0 when a sideband is empty or holds fewer than ``5 / efficiency``
+        events: too few to measure its selected fraction).
+    """
+    need = 5.0 / efficiency
+    if low.sum() < need or high.sum() < need:
+        return 0.0
+    side = low | high
+    x, m, is_low = scores[side], mass[side] - pivot, low[side]
+
+    def imbalance(b):
+        shifted = x - b * m
+        threshold = np.quantile(shifted, 1.0 - efficiency, method="higher")
+        passing = shifted >= threshold
+        return passing[is_low].mean() - passing[~is_low].mean()
+
+    # the imbalance rises with the slope (a threshold rising with the mass
+    # keeps fewer high-mass events): bracket its zero and bisect
+    spread = float(np.subtract(*np.quantile(x, [0.99, 0.01])))
+    span = float(np.ptp(m)) or 1.0
+    lo_b, hi_b = -spread / span, spread / span
+    if imbalance(lo_b) > 0 or imbalance(hi_b) < 0:
+        return 0.0
+    for _ in range(40):
+        mid = 0.5 * (lo_b + hi_b)
+        if imbalance(mid) > 0:
+            hi_b = mid
+        else:
+            lo_b = mid
+    return 0.5 * (lo_b + hi_b)
