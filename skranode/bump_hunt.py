@@ -61,6 +61,32 @@ class BumpHuntResult:
     flatness: Flatness = field(default=None, repr=False)
 
 
+def _checked_events(scores_all, m_all, baseline):
+    """Scores (less ``baseline``) and masses as float arrays, or a clear error."""
+    scores = np.asarray(scores_all, dtype=np.float64).reshape(-1)
+    mass = np.asarray(m_all, dtype=np.float64).reshape(-1)
+    if scores.shape != mass.shape:
+        raise ValueError(
+            f"scores_all and m_all must have the same length; got {scores.size} and {mass.size}."
+        )
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(
+            "scores_all must be finite for every event: the bump hunt needs the score in "
+            "the sidebands as well as in the signal region."
+        )
+    if not np.all(np.isfinite(mass)):
+        raise ValueError("m_all must be finite.")
+    if baseline is not None:
+        baseline = np.asarray(baseline, dtype=np.float64).reshape(-1)
+        if baseline.shape != scores.shape or not np.all(np.isfinite(baseline)):
+            raise ValueError(
+                "baseline must hold one finite threshold per event (t(m) of a MassQuantile "
+                f"at each event's mass); got shape {baseline.shape} for {scores.size} events."
+            )
+        scores = scores - baseline
+    return scores, mass
+
+
 def enhanced_bump_hunt(
     scores_all,
     m_all,
@@ -111,32 +137,11 @@ def enhanced_bump_hunt(
     Notes
     -----
     The procedure is valid only when the score is (nearly) independent of the
-    mass for the background: a score that sculpts the background spectrum
-    breaks the dijet-function interpolation, and the sideband efficiency is
-    then not the signal-region background efficiency. ``flatness`` tests
-    that in the sidebands; ``baseline`` removes a known dependence.
+    mass for the background: a score that sculpts the spectrum breaks the
+    dijet-function interpolation. ``flatness`` tests that in the sidebands;
+    ``baseline`` removes a known dependence.
     """
-    scores = np.asarray(scores_all, dtype=np.float64).reshape(-1)
-    mass = np.asarray(m_all, dtype=np.float64).reshape(-1)
-    if scores.shape != mass.shape:
-        raise ValueError(
-            f"scores_all and m_all must have the same length; got {scores.size} and {mass.size}."
-        )
-    if not np.all(np.isfinite(scores)):
-        raise ValueError(
-            "scores_all must be finite for every event: the bump hunt needs the score in "
-            "the sidebands as well as in the signal region."
-        )
-    if not np.all(np.isfinite(mass)):
-        raise ValueError("m_all must be finite.")
-    if baseline is not None:
-        baseline = np.asarray(baseline, dtype=np.float64).reshape(-1)
-        if baseline.shape != scores.shape or not np.all(np.isfinite(baseline)):
-            raise ValueError(
-                "baseline must hold one finite threshold per event (t(m) of a MassQuantile "
-                f"at each event's mass); got shape {baseline.shape} for {scores.size} events."
-            )
-        scores = scores - baseline
+    scores, mass = _checked_events(scores_all, m_all, baseline)
     template = DijetMassSpectrum() if spectrum is None else spectrum
     if not isinstance(template, DijetMassSpectrum):
         raise ValueError(f"spectrum must be a DijetMassSpectrum; got {type(template).__name__}.")

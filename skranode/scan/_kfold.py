@@ -469,6 +469,15 @@ def _bump_hunt(scores, ev, window, options, templates=None, baseline=None):
         return f"bump hunt impossible: {exc}"
 
 
+def _selection_bump_hunt(ev, folds, fraction, window, options):
+    """R-ANODE's bump hunt: the selection score of the starts' average, its fold thresholds."""
+    selection = log_mean_exp(folds.selection_scores, axis=0)
+    templates = None
+    if fraction.templates is not None:
+        templates = _selection_templates(ev, folds, selection)
+    return _bump_hunt(selection, ev, window, options, templates, folds.baseline)
+
+
 def _method_bump_hunt(scores, baseline, ev, window, options, seconds):
     """An extra method's local significance: the scan's cut and bump hunt on its scores."""
 
@@ -559,15 +568,7 @@ def analyse_kfold_window(
             "a fold background gives some signal-region event no density: the w interval, "
             "upper limit and likelihood-ratio significance are statistical only"
         )
-    selection = log_mean_exp(folds.selection_scores, axis=0)
-    bump = _bump_hunt(
-        selection,
-        ev,
-        window,
-        options,
-        _selection_templates(ev, folds, selection) if fraction.templates is not None else None,
-        folds.baseline,
-    )
+    bump = _selection_bump_hunt(ev, folds, fraction, window, options)
     if isinstance(bump, str):
         return WindowResult(skipped_summary(summary, bump))
     if bump.cut.tied:
