@@ -347,6 +347,13 @@ BAD_INPUT = [
         r"non-numeric columns",
     ),
     (
+        "sideband-fit-repeated-column-names",
+        _sideband,
+        lambda e: e.fit(pd.DataFrame(X[:100], columns=["a", "b", "a", "b"]), M[:100]),
+        ValueError,
+        r"names the columns \['a', 'b'\] more than once",
+    ),
+    (
         "sideband-score-wrong-columns",
         lambda: fitted("sideband"),
         lambda e: e.score_samples(X[:, :2], M),

@@ -467,6 +467,10 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
             lambda X, m: (pd.DataFrame(X).assign(run=["a"] * len(m)), m),
             r"non-numeric columns \['run'\]",
         ),
+        (
+            lambda X, m: (pd.DataFrame(X, columns=["a", "b", "a", "c"]), m),
+            r"names the columns \['a'\] more than once",
+        ),
     ],
 )
 def test_scan_rejects_valid_looking_wrong_input(small_spectrum, change, match):

@@ -365,7 +365,7 @@ def sampled_events(estimator, features, mass):
 
 
 def check_numeric_frame(X, name):
-    """Raise a ValueError naming the non-numeric columns of a DataFrame ``X``.
+    """Raise a ValueError naming the non-numeric or repeated columns of a DataFrame ``X``.
 
     Parameters
     ----------
@@ -375,6 +375,14 @@ def check_numeric_frame(X, name):
         Name of the estimator, for the message.
     """
     if hasattr(X, "dtypes") and hasattr(X, "columns"):
+        names = [str(c) for c in X.columns]
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            raise ValueError(
+                f"X names the columns {twice} more than once; {name} needs one name per "
+                "feature: rename them (df.columns = [...]) or drop the copies "
+                "(df.loc[:, ~df.columns.duplicated()])."
+            )
         bad_cols = [
             c for c, dt in zip(X.columns, X.dtypes, strict=True) if not _is_numeric_dtype(dt)
         ]
