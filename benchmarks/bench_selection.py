@@ -30,8 +30,10 @@ from _common import environment, parse_seeds
 
 #: Which selection ``after`` is: "quantile" (the threshold fitted on drawn
 #: background events), "quantile+tilt" (its slope across the window then set
-#: on the sideband events). Rows of other versions are kept and not redone.
-SELECTION = "quantile+tilt"
+#: on the sideband events), "quantile+outer-tilt" (the slope set, and the
+#: flatness tested, on the outer halves of the sidebands, away from a
+#: resonance's tails). Rows of other versions are kept and not redone.
+SELECTION = "quantile+outer-tilt"
 
 
 def _entry(bump):

@@ -52,7 +52,7 @@ QUANTILE_MAX_DEGREE = 4
 QUANTILE_P_MIN = 0.01
 
 #: Mass bins (equal counts of sideband events) of :func:`selection_flatness`.
-FLATNESS_BINS = 8
+FLATNESS_BINS = 6
 
 #: Below this chi-square p-value the selected fraction is not flat in mass,
 #: and a window's significance is not trusted.
