@@ -138,7 +138,7 @@ AFFINE_BACKGROUND_FLOW = FlowRecipe(6, 64, "auto", 2e-3, 200, 10, max_steps=2000
 #: folds, background flow, signal models, classifiers of extra methods,
 #: first-fit restarts, background events drawn per fold for the cut's threshold
 #: (50 000: with exact densities and 1M events the selected fraction stays flat
-#: and the bump hunt within |Z| < 1, tests/test_selection.py)
+#: and the bump hunt within -1 < Z < 1, tests/test_selection.py)
 SCAN_PRESETS = {
     "default": ScanPreset(
         3,
