@@ -74,7 +74,10 @@ _STOCHASTIC_WEIGHTS = (
 _BY_CLASS = {
     "LogitScaler": {},
     "ClassifierEnsemble": {},
-    "IdealAD": {},
+    "IdealAD": {
+        # the data class is stated, not guessed from the sort order of the labels
+        "check_classifiers_classes": "string labels need data_label= naming the data class",
+    },
     "CWoLaClassifier": {
         **MASS_NOT_LABELS,
         "check_classifiers_classes": "string labels passed as m are not masses",

@@ -9,6 +9,7 @@
 """
 
 import functools
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -597,6 +598,14 @@ BAD_INPUT = [
         r"Only binary classification",
     ),
     ("iad-fit-nan-X", _iad, lambda e: e.fit(_with_nan(X), Y), ValueError, r"Input X contains NaN"),
+    (
+        # sorted, 'reference' > 'data' would make the reference the data class
+        "iad-fit-string-labels-without-data-label",
+        _iad,
+        lambda e: e.fit(X, np.where(Y == 1, "data", "reference")),
+        ValueError,
+        r"no event labelled 1 in y.*IdealAD\(data_label='data'\)",
+    ),
     (
         "supervised-fit-labels-wrong-length",
         _supervised,
@@ -1364,3 +1373,39 @@ def test_an_ensemble_seeds_its_members_but_not_their_shared_fitted_background():
     assert background.get_params(deep=True)["density__random_state"] == seeds_before
     seeds = [member.get_params()["flow__random_state"] for member in ens.estimators_]
     assert len(set(seeds)) == 2
+
+
+def test_idealad_scores_the_stated_data_class_whatever_the_labels_sort_to():
+    """String labels 'data'/'reference' sort the reference last; the AUC must not flip."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    features = np.r_[rng.normal(0.7, 1, (1500, 3)), rng.normal(0, 1, (1500, 3))]
+    is_data = np.r_[np.ones(1500), np.zeros(1500)]
+    words = np.where(is_data == 1, "data", "reference")
+    numeric = _iad().fit(features, is_data)
+    named = _iad(data_label="data").fit(features, words)
+    assert list(named.classes_) == ["reference", "data"]
+    auc = roc_auc_score(is_data, named.decision_function(features))
+    assert auc > 0.65, auc
+    assert auc == pytest.approx(roc_auc_score(is_data, numeric.decision_function(features)))
+    assert np.all(named.predict(features)[named.decision_function(features) > 0] == "data")
+
+
+def test_a_constant_feature_is_refused_and_a_heavy_tailed_one_warned_by_the_flows():
+    """Issue 42: both were accepted; the Cauchy feature's samples had 6x the data's IQR."""
+    from skranode.exceptions import SkranodeWarning
+
+    rng = np.random.default_rng(0)
+    flat = X.copy()
+    flat[:, 2] = 0.5
+    with pytest.raises(ValueError, match=r"feature 2 takes the one value 0.5 in all"):
+        SidebandDensity(SR, density=ConditionalFlowDensity(**FAST_FLOW)).fit(flat, M)
+    tailed = X.copy()
+    tailed[:, 3] = 0.1 * rng.standard_cauchy(len(X))
+    with pytest.warns(SkranodeWarning, match=r"feature 3 spans .* times its central 98 %"):
+        SidebandDensity(SR, density=ConditionalFlowDensity(**FAST_FLOW)).fit(tailed, M)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*central 98", category=SkranodeWarning)
+        # the LHCO-like features themselves pass: no false alarm
+        ConditionalFlowDensity(**{**FAST_FLOW, "max_epochs": 1}).fit(X, M)

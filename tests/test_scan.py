@@ -463,6 +463,11 @@ def test_scan_table_skips_and_resume(small_spectrum, tmp_path):
         (lambda X, m: (np.c_[X, 2 * m + 0.01], m), r"column 4 .*carries it"),
         (lambda X, m: (np.c_[X, (m > 3.5).astype(float)], m), "column 4 takes 2 distinct"),
         (lambda X, m: (np.c_[X, np.ones_like(m)], m), "column 4 takes 1 distinct"),
+        # a Cauchy-tailed feature: the flows' scaling squeezes it into a spike
+        (
+            lambda X, m: (np.c_[X, np.random.default_rng(0).standard_cauchy(m.size)], m),
+            r"feature 4 spans .* times its central 98 %",
+        ),
         (
             lambda X, m: (pd.DataFrame(X).assign(run=["a"] * len(m)), m),
             r"non-numeric columns \['run'\]",

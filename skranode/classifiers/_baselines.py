@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,18 +89,21 @@ class _LabelledStage(ClassifierStage):
                     f"{type(self).__name__} separates two samples. The type of the target "
                     f"is {y_type!r}."
                 )
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
+        self.classes_, codes = self._encode_labels(y)
         if self.classes_.size < 2:
             raise ValueError(
                 f"{type(self).__name__} needs events of two classes; y holds one class only "
                 f"({self.classes_[0]!r})."
             )
-        codes = encoder.transform(y)
         sample_weight = check_event_weights(sample_weight, features.shape[0])
         weight = class_sample_weight(self.class_weight, codes, self.classes_, sample_weight)
         rng = check_random_state(self.random_state)
         return self._fit_ensemble(((features, codes, weight) for _ in range(self.n_ensemble)), rng)
+
+    def _encode_labels(self, y):
+        """``(classes_, codes)``: the classes in sorted order and each label's index."""
+        encoder = LabelEncoder().fit(y)
+        return encoder.classes_, encoder.transform(y)
 
     def _scoring_features(self, X, m):
         return self._features_without_mass(X)
@@ -172,7 +176,9 @@ class IdealAD(_LabelledStage):
     pipelines split both samples consistently): stack the data and the
     reference background into one ``X`` and set ``y = 1`` for the data events
     (signal plus background, unlabelled) and ``y = 0`` for the reference
-    background events. Any two labels work; the larger one is the data. The
+    background events. Other labels work when ``data_label`` names the one
+    that marks the data (``data_label='data'`` with ``'data'``/``'reference'``):
+    the data class is stated, never guessed from the order of the labels. The
     classes are balanced by ``class_weight='balanced'``.
 
     Parameters
@@ -190,13 +196,18 @@ class IdealAD(_LabelledStage):
     mass_column : int or None, default=None
         Column of ``X`` holding the resonant mass, which the classifier does not
         see (it is dropped); None: every column is a feature.
+    data_label : int, float, str or bool, default=1
+        The label of the data events in ``y``; the other label is the
+        reference background. A ``y`` without it is refused.
     random_state : int, RandomState instance or None, default=None
         Seeds the members of the ensemble.
 
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        The two labels; ``classes_[1]`` is the data.
+        The two labels, the reference first: ``classes_[1]`` is
+        ``data_label``, the class of :meth:`decision_function` and of
+        ``predict_proba(X)[:, 1]``.
     estimators_ : list of estimators
         The fitted members of the ensemble.
     n_features_in_ : int
@@ -222,6 +233,47 @@ class IdealAD(_LabelledStage):
     """
 
     _binary_only = True
+
+    _parameter_constraints = {
+        **ClassifierStage._stage_constraints,
+        "data_label": [numbers.Real, str, "boolean"],
+    }
+
+    def __init__(
+        self,
+        classifier="hgb",
+        *,
+        n_ensemble=5,
+        class_weight="balanced",
+        mass_column=None,
+        data_label=1,
+        random_state=None,
+    ):
+        super().__init__(
+            classifier,
+            n_ensemble=n_ensemble,
+            class_weight=class_weight,
+            mass_column=mass_column,
+            random_state=random_state,
+        )
+        self.data_label = data_label
+
+    def _encode_labels(self, y):
+        """The reference label first and the data label second, as ``data_label`` says."""
+        labels = np.unique(y)
+        is_data = labels == self.data_label
+        if labels.size == 2 and not is_data.any():
+            named = [v for v in labels.tolist() if "data" in str(v).lower()]
+            example = (named or labels.tolist())[0]
+            raise ValueError(
+                f"IdealAD(data_label={self.data_label!r}) finds no event labelled "
+                f"{self.data_label!r} in y, whose labels are "
+                f"{', '.join(repr(v) for v in labels.tolist())}. Say which label marks the "
+                f"data events, e.g. IdealAD(data_label={example!r}); the other "
+                "label is the reference background."
+            )
+        classes = np.r_[labels[~is_data], labels[is_data]]
+        return classes, (np.asarray(y) == classes[-1]).astype(np.int64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from skranode.exceptions import SkranodeWarning
 from skranode.flows._layers import build_flow
 from skranode.preprocessing import LogitScaler
 from skranode.training import (
@@ -27,6 +29,7 @@ from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import (
     check_event_weights,
     check_mass,
+    feature_spread_problems,
     mass_units_hint,
     resolve_device,
     sampled_events,
@@ -311,6 +314,13 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         return self
 
     def _fit_preprocessing(self, features, mass):
+        constant, heavy = feature_spread_problems(
+            features, getattr(self, "feature_names_in_", None)
+        )
+        if constant:
+            raise ValueError(f"{type(self).__name__}: " + " ".join(constant))
+        for message in heavy:
+            warnings.warn(f"{type(self).__name__}: {message}", SkranodeWarning, stacklevel=4)
         self.scaler_ = LogitScaler(margin=self.logit_margin).fit(features)
         y = self.scaler_.transform(features)
         self.flow_mean_ = y.mean(axis=0)

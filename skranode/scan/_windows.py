@@ -14,7 +14,12 @@ from skranode.flows import ConditionalFlowDensity
 from skranode.mass_window import MassWindow, check_interval
 from skranode.presets import SCAN_PRESETS, get_preset
 from skranode.sideband import SidebandDensity
-from skranode.utils._validation import check_aligned, check_mass, check_numeric_frame
+from skranode.utils._validation import (
+    check_aligned,
+    check_mass,
+    check_numeric_frame,
+    feature_spread_problems,
+)
 
 __all__ = ["check_events", "sliding_windows", "window_background"]
 
@@ -204,7 +209,7 @@ MASS_CORRELATION_LIMIT = 0.98
 
 
 def _check_feature_columns(X, mass, names):
-    """Refuse features that are the mass (or carry it) and features with two values or fewer."""
+    """Refuse features that are the mass (or carry it), with two values or fewer, or heavy tails."""
     for j in range(X.shape[1]):
         label = f"column {j}" + (f" ({names[j]!r})" if names else "")
         column = X[:, j]
@@ -223,6 +228,9 @@ def _check_feature_columns(X, mass, names):
                 "selects by mass and makes the bump it reports. Drop that column from X; "
                 "the mass goes to m only."
             )
+    _, heavy = feature_spread_problems(X, names)
+    if heavy:
+        raise ValueError("The scan's flows cannot model " + " ".join(heavy))
 
 
 def _check_duplicates(X, mass):
