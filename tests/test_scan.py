@@ -608,3 +608,47 @@ def test_registered_methods_get_the_callers_feature_names(monkeypatch):
     named = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     scan_window(named, m, window, **kw)
     assert seen == [(["a", "b", "c", "d"], ["a", "b", "c", "d"])] * 2
+
+
+def test_a_hole_in_the_spectrum_is_named_and_a_whole_spectrum_is_not():
+    """Issue 42: a sideband without events at 3.6-3.8 TeV moved Z by about 3 without a word."""
+    from skranode.scan._windows import spectrum_holes
+    from skranode.scan_job import make_scan_data
+
+    mass = make_scan_data(n_background=300_000, n_signal=0, seed=3)["mjj"].to_numpy()
+    for seed_shift in range(2):
+        part = mass[seed_shift::2]  # two independent halves: no false alarm in either
+        for window in sliding_windows((3.0, 5.4)):
+            clipped = window_within(window, part)
+            assert spectrum_holes(part, clipped.sideband_low, clipped.sideband_high) is None
+    window = sliding_windows((3.0, 5.4))[1]  # 3.2-3.6, sidebands 2.8-4.0
+    holed = mass[(mass < 3.7) | (mass >= 3.8)]
+    note = spectrum_holes(holed, window.sideband_low, window.sideband_high)
+    assert note is not None and "3.700-3.750 TeV: 0 events" in note, note
+    # a hole far smaller than the statistics allow is not claimed
+    thinned = mass[(mass < 3.7) | (mass >= 3.75) | (np.arange(mass.size) % 10 != 0)]
+    assert spectrum_holes(thinned, window.sideband_low, window.sideband_high) is None
+
+
+def window_within(window, mass):
+    from skranode.scan._windows import within_data
+
+    return within_data(window, float(mass.min()), float(mass.max()))
+
+
+def test_scan_window_ends_the_sidebands_where_the_events_end(small_spectrum):
+    """Issue 42: called directly, a sideband past the data was fitted as empty (Z -45)."""
+    from skranode.scan._windows import within_data
+
+    X, m = small_spectrum
+    window = MassWindow(3.3, 3.7, 2.0, 8.0)  # both sidebands reach past the events
+    clipped = within_data(window, float(m.min()), float(m.max()))
+    assert clipped.sideband_low == m.min() and clipped.sideband_high > m.max()
+    assert np.all(clipped.in_range(m))
+    assert within_data(MassWindow(1.0, 1.5, 0.5, 2.0), float(m.min()), float(m.max())) is None
+    outside = scan_window(X, m, MassWindow(m.max() - 0.1, m.max() + 0.3, 2.9, m.max() + 0.5))
+    assert "reaches outside the data" in outside.summary["skipped"]
+    # too few events to train: the header shows the sidebands it would have used
+    few = scan_window(X[:300], m[:300], window, preset="fast")
+    low, high = few.summary["sideband"]
+    assert low == m[:300].min() and high == np.nextafter(m[:300].max(), np.inf)

@@ -60,7 +60,12 @@ from skranode.scan._summary import (
     window_header,
     window_summary,
 )
-from skranode.scan._windows import MIN_STEPS_PER_EPOCH, window_background
+from skranode.scan._windows import (
+    MIN_STEPS_PER_EPOCH,
+    spectrum_holes,
+    window_background,
+    within_data,
+)
 from skranode.stats import (
     SIGNAL_WIDTH,
     fit_mass_quantile,
@@ -561,6 +566,9 @@ def analyse_kfold_window(
         return WindowResult(skipped_summary(summary, why))
     fraction = _signal_fraction(ev, folds, scores, options)
     notes = profile_notes(fraction.profile)
+    hole = spectrum_holes(ev.mass, window.sideband_low, window.sideband_high)
+    if hole is not None:
+        notes.append(hole)
     checks, check_notes = _background_checks(ev, folds, int(seeds[-1]))
     notes += check_notes
     if fraction.templates is None:
@@ -621,6 +629,13 @@ def analyse_kfold_window(
         backgrounds=folds.backgrounds,
         templates=fraction.templates,
     )
+
+
+def outside_data(window, lo, hi):
+    """The skipped result of a window whose signal region reaches outside the data."""
+    summary = window_header(window, 0, 0, None, None)
+    why = f"the signal region reaches outside the data (masses {lo:.3f} to {hi:.3f} TeV)"
+    return WindowResult(skipped_summary(summary, why))
 
 
 def scan_window(
@@ -692,6 +707,14 @@ def scan_window(
         n_init=n_init, start_factors=start_factors, n_toys=n_toys,
         methods=check_methods(methods), device=device,
     )
+    mass = np.asarray(mass, dtype=np.float64)
+    if mass.size:
+        # the sidebands end where the events end, as in the scan
+        lo, hi = float(mass.min()), float(mass.max())
+        clipped = within_data(window, lo, hi)
+        if clipped is None:
+            return outside_data(window, lo, hi)
+        window = clipped
     return analyse_kfold_window(
         features, mass, window, options, w_start=w_start, labels=labels,
         random_state=random_state,

@@ -18,12 +18,12 @@ import pandas as pd
 
 from skranode.closure import ValidationVerdict, significance_trusted
 from skranode.mass_window import MassWindow
-from skranode.scan._kfold import WindowResult, check_methods
+from skranode.scan._kfold import check_methods, outside_data
 from skranode.scan._options import WindowOptions
-from skranode.scan._summary import skipped_summary, table_row, window_header
+from skranode.scan._summary import table_row
 from skranode.scan._tasks import WindowTask, cache_key, run_windows
 from skranode.scan._validation import run_validated, validation_tasks
-from skranode.scan._windows import check_events, sliding_windows
+from skranode.scan._windows import check_events, sliding_windows, within_data
 from skranode.stats import SIGNAL_WIDTH, bootstrap_significances, global_significance
 from skranode.utils._validation import check_aligned, check_binary_labels
 
@@ -107,27 +107,15 @@ class _Planned:
     task: WindowTask
 
 
-def _outside(window, lo, hi):
-    summary = window_header(window, 0, 0, None, None)
-    why = f"the signal region reaches outside the data (masses {lo:.3f} to {hi:.3f} TeV)"
-    return WindowResult(skipped_summary(summary, why))
-
-
 def _plan(features, mass, windows, options, labels, seeds, cache_dir, names):
     """The task of every window inside the data; a skipped result for the others."""
     lo, hi = float(mass.min()), float(mass.max())
     planned, skipped = [], {}
     for k, window in enumerate(windows):
-        if window.low < lo or window.high > hi:
-            skipped[k] = _outside(window, lo, hi)
+        clipped = within_data(window, lo, hi)
+        if clipped is None:
+            skipped[k] = outside_data(window, lo, hi)
             continue
-        # the sidebands end where the data end
-        clipped = MassWindow(
-            window.low,
-            window.high,
-            max(window.sideband_low, lo),
-            min(window.sideband_high, float(np.nextafter(hi, np.inf))),
-        )
         index = np.flatnonzero(clipped.in_range(mass))
         task = WindowTask(
             features[index],

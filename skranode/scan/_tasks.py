@@ -28,7 +28,7 @@ from skranode.stats import mixture_profile, with_background_spread
 __all__ = ["WindowTask", "cache_key", "run_windows"]
 
 #: Bumped when a cached window's content changes meaning (old caches are not reused).
-_CACHE_VERSION = 9
+_CACHE_VERSION = 10  # 10: the hole check of the spectrum
 
 
 @dataclass
