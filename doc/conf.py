@@ -96,6 +96,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "min_reported_time": 0,
+    # one example per core: each trains on its own threads, set in the example
+    "parallel": min(os.cpu_count() or 1, 4),
     "show_memory": False,
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
