@@ -69,7 +69,7 @@ from skranode.scan import WindowOptions, WindowTask, run_validated, validation_t
 from skranode.sideband import SidebandDensity
 from skranode.stats import profile_notes
 from skranode.training import convergence_note
-from skranode.utils._output import round_value, staged_outputs
+from skranode.utils._output import output_lock, round_value, staged_outputs
 from skranode.utils._validation import resolve_device
 
 __all__ = ["AnalysisResult", "analyse_window", "run_analysis"]
@@ -80,7 +80,9 @@ SIGNIFICANCE_MEANING = (
     "significance: bump hunt in mjj after a cut on k-fold R-ANODE scores (the number "
     "to quote), its fitted yield's uncertainty widened by the spread over the fold "
     "background templates of the signal-region scores (significance_bump_hunt_statistical "
-    "without it); assumes the cut does not sculpt the background spectrum beyond that. "
+    "without it); assumes the cut does not sculpt the background spectrum "
+    "(selection_flat_p_value) and the dijet function describes the selected spectrum "
+    "(fit_gof_p_value); below 0.01 either makes it not trusted. "
     "significance_toys: the same significance against its empirical null, pseudo-data "
     "spectra drawn from the background-only fit of the selected events and refitted (no "
     "asymptotic formula; takes the fitted dijet shape as true). "
@@ -390,7 +392,7 @@ def _kfold_stage(run, ranode):
     res["validation_windows"] = verdict.windows
     res["validation_passed"] = verdict.passed
     res["significance_trusted"] = significance_trusted(
-        verdict.trusted, summary.get("selection_flat_p_value")
+        verdict.trusted, summary.get("selection_flat_p_value"), summary.get("fit_gof_p_value")
     )
     run.notes += verdict.notes
     run.skipped.update(verdict.skipped)
@@ -402,6 +404,7 @@ def _kfold_stage(run, ranode):
         p_value=float(norm.sf(summary["local_significance"])),
         significance_bump_hunt_statistical=summary["local_significance_statistical"],
         selection_flat_p_value=summary["selection_flat_p_value"],
+        fit_gof_p_value=summary["fit_gof_p_value"],
         significance_toys=summary.get("local_significance_toys"),
         p_value_toys=summary.get("local_p_value_toys"),
         toys=summary.get("toys"),
@@ -660,29 +663,31 @@ def run_analysis(
         For an unknown preset, a signal region without data, or data without
         sidebands and neither ``background`` nor ``reference``.
     """
-    analysis = analyse_window(
-        data,
-        signal_region=signal_region,
-        reference=reference,
-        labelled=labelled,
-        test=test,
-        background=background,
-        methods=methods,
-        seed=seed,
-        device=device,
-        n_jobs=n_jobs,
-        preset=preset,
-        verbose=verbose,
-    )
-    res = analysis.results
-    res = {"title": title, **res, "notes": list(notes or []) + res.get("notes", [])}
-    res["significance_meaning"] = SIGNIFICANCE_MEANING
-    order = ["title", "signal_region", "preset", "seed", "notes"]
-    res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
-    _write_outputs(analysis, res, Path(output), (data, reference, test), seed, verbose)
-    if verbose:
-        _print_table(res, Path(output))
-    return res
+    # one run at a time in the folder: a second would mix its outputs in
+    with output_lock(output):
+        analysis = analyse_window(
+            data,
+            signal_region=signal_region,
+            reference=reference,
+            labelled=labelled,
+            test=test,
+            background=background,
+            methods=methods,
+            seed=seed,
+            device=device,
+            n_jobs=n_jobs,
+            preset=preset,
+            verbose=verbose,
+        )
+        res = analysis.results
+        res = {"title": title, **res, "notes": list(notes or []) + res.get("notes", [])}
+        res["significance_meaning"] = SIGNIFICANCE_MEANING
+        order = ["title", "signal_region", "preset", "seed", "notes"]
+        res = {**{k: res[k] for k in order}, **{k: v for k, v in res.items() if k not in order}}
+        _write_outputs(analysis, res, Path(output), (data, reference, test), seed, verbose)
+        if verbose:
+            _print_table(res, Path(output))
+        return res
 
 
 def _write_outputs(analysis, res, out, events, seed, verbose):
@@ -816,6 +821,11 @@ def _print_table(res, out):
             print(
                 "    selected fraction of the sideband events flat in mass (chi-square p, "
                 f"below 0.01 not trusted): p = {res['selection_flat_p_value']}"
+            )
+        if res.get("fit_gof_p_value") is not None:
+            print(
+                "    dijet fit of the selected spectrum (goodness of fit p, below 0.01 not "
+                f"trusted): p = {res['fit_gof_p_value']}"
             )
         toys = res.get("toys")
         if toys:

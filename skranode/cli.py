@@ -284,12 +284,39 @@ def main(argv=None):
         return 2
 
 
+def thread_note(threads, n_jobs):
+    """A line when ``threads`` per process (times the jobs) exceed the free cores, else None.
+
+    More threads than free cores make every thread wait for the others:
+    ``--threads 2`` on a loaded 2-core machine gave no result in 290 s where
+    one thread took 33 s. The free cores are the cores this process may use
+    less the one-minute load average.
+    """
+    if threads <= 1:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    jobs = cores if n_jobs is not None and n_jobs < 0 else max(n_jobs or 1, 1)
+    free = max(cores - load, 0.0)
+    if threads * jobs <= free + 0.5:
+        return None
+    return (
+        f"--threads {threads} with {jobs} job(s) asks for {threads * jobs} cores where about "
+        f"{free:.1f} of {cores} are free (load average {load:.1f}): threads that outnumber "
+        "the free cores wait for each other and every training slows down many times over. "
+        "--threads 1 (the default) is the safe choice on a shared machine."
+    )
+
+
 def _run(args):
     # One thread per process unless --threads says otherwise, for torch's trainings
     # and the OpenMP of scikit-learn's classifiers: the libraries' defaults oversubscribe
     # a loaded machine (measured in the user guide, "Threads"); parallel stages use
     # processes, one thread each. Restored afterwards, for a caller of main().
     threads = 1 if args.threads is None else args.threads
+    note = thread_note(threads, getattr(args, "n_jobs", None))
+    if note is not None:
+        print(f"skranode: note: {note}", file=sys.stderr, flush=True)
     saved_threads, saved_variable = torch.get_num_threads(), os.environ.get(THREADS_VARIABLE)
     torch.set_num_threads(threads)
     os.environ[THREADS_VARIABLE] = str(threads)  # workers inherit it

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.stats import norm
 
 from skranode.mass_window import MassWindow
-from skranode.stats import FLATNESS_P_MIN
+from skranode.stats import FLATNESS_P_MIN, GOF_P_MIN
 
 __all__ = [
     "ALPHA",
@@ -342,15 +342,17 @@ class ValidationVerdict:
     trusted: bool | None
 
 
-def significance_trusted(validation_trusted, selection_flat_p_value):
-    """Whether a window's significance is trusted: its validation and its selection's flatness.
+def significance_trusted(validation_trusted, selection_flat_p_value, fit_gof_p_value=None):
+    """Whether a window's significance is trusted: its validation, selection and fit.
 
     The one rule of the scan and the main job: not trusted when a validation
-    window finds a bump (``validation_trusted`` False) or when the window's
+    window finds a bump (``validation_trusted`` False), when the window's
     cut keeps a fraction of the sideband events that is not flat in mass
     (``selection_flat_p_value`` below
     :data:`~skranode.stats.FLATNESS_P_MIN`: the selection sculpts the
-    spectrum); None when neither was tested.
+    spectrum) or when the dijet function does not describe the selected
+    spectrum (``fit_gof_p_value`` below :data:`~skranode.stats.GOF_P_MIN`);
+    None when none was tested.
 
     Parameters
     ----------
@@ -358,12 +360,16 @@ def significance_trusted(validation_trusted, selection_flat_p_value):
         :attr:`ValidationVerdict.trusted`.
     selection_flat_p_value : float or None
         The window's ``selection_flat_p_value``.
+    fit_gof_p_value : float or None, default=None
+        The window's ``fit_gof_p_value``.
 
     Returns
     -------
     trusted : bool or None
     """
     if selection_flat_p_value is not None and selection_flat_p_value < FLATNESS_P_MIN:
+        return False
+    if fit_gof_p_value is not None and fit_gof_p_value < GOF_P_MIN:
         return False
     return validation_trusted
 

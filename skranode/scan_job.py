@@ -10,7 +10,6 @@ told.
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +17,7 @@ import skranode.plotting as plotting
 from skranode.closure import format_validation
 from skranode.datasets import FEATURE_NAMES, make_lhco_like
 from skranode.scan import scan_spectrum, sliding_windows
-from skranode.utils._output import staged_outputs
+from skranode.utils._output import output_lock, staged_outputs
 
 __all__ = ["make_scan_data", "run_scan"]
 
@@ -72,7 +71,8 @@ SIGNIFICANCE_MEANING = (
     "log p_S(x|m_c) - log p_B(x|m_c) whose threshold follows the mass, keeping the "
     "same fraction of the background at every mass (selection_flat_p_value: the "
     "selected fraction of the sideband events against flat, chi-square; below 0.01 "
-    "the significance is not trusted) "
+    "the significance is not trusted; fit_gof_p_value: Pearson's chi-square of the "
+    "signal-plus-background fit of the selected spectrum, below 0.01 not trusted) "
     "(background from the dijet fit of the selected sideband events), the fitted "
     "yield's uncertainty widened by its spread over the fold background templates "
     "(local_significance_statistical without it); "
@@ -199,47 +199,47 @@ def run_scan(
     windows = sliding_windows(
         mass_range, width=width, step=step, sideband_width=sideband_width, relative=relative
     )
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     feats = _checked_columns(data)
-    _announce(windows, len(data), verbose)
-    start = time.perf_counter()
-    scan = scan_spectrum(
-        data[feats],
-        data["mjj"].to_numpy(),
-        windows=windows,
-        preset=preset,
-        n_folds=n_folds,
-        efficiency=efficiency,
-        labels=data["label"].to_numpy() if "label" in data else None,
-        methods=methods,
-        n_jobs=n_jobs,
-        device=device,
-        cache_dir=out / "cache",
-        validate=validate,
-        random_state=seed,
-        progress=_progress_printer() if verbose else None,
-    )
-    res = {
-        "title": "skranode scan",
-        "seed": seed,
-        "preset": preset,
-        "efficiency": efficiency,
-        "n_events": len(data),
-        "notes": list(notes or []),
-        **scan.to_dict(),
-        "seconds": dict(scan.seconds, total=round(time.perf_counter() - start, 1)),
-        "significance_meaning": SIGNIFICANCE_MEANING,
-    }
-    res.update(_truth(scan, truth_mass))
-    res["notes"] += _run_notes(scan, preset)
-    # replaces the last run's plots and results.json as a whole (the cache stays)
-    with staged_outputs(out) as staging:
-        res["plots"] = _write_plots(scan, data, staging, truth_mass, feats)
-        (staging / "results.json").write_text(json.dumps(res, indent=2))
-    if verbose:
-        _print_table(scan, res, out)
-    return res
+    # one run at a time in the folder: a second would mix its cache and outputs in
+    with output_lock(output) as out:
+        _announce(windows, len(data), verbose)
+        start = time.perf_counter()
+        scan = scan_spectrum(
+            data[feats],
+            data["mjj"].to_numpy(),
+            windows=windows,
+            preset=preset,
+            n_folds=n_folds,
+            efficiency=efficiency,
+            labels=data["label"].to_numpy() if "label" in data else None,
+            methods=methods,
+            n_jobs=n_jobs,
+            device=device,
+            cache_dir=out / "cache",
+            validate=validate,
+            random_state=seed,
+            progress=_progress_printer() if verbose else None,
+        )
+        res = {
+            "title": "skranode scan",
+            "seed": seed,
+            "preset": preset,
+            "efficiency": efficiency,
+            "n_events": len(data),
+            "notes": list(notes or []),
+            **scan.to_dict(),
+            "seconds": dict(scan.seconds, total=round(time.perf_counter() - start, 1)),
+            "significance_meaning": SIGNIFICANCE_MEANING,
+        }
+        res.update(_truth(scan, truth_mass))
+        res["notes"] += _run_notes(scan, preset)
+        # replaces the last run's plots and results.json as a whole (the cache stays)
+        with staged_outputs(out) as staging:
+            res["plots"] = _write_plots(scan, data, staging, truth_mass, feats)
+            (staging / "results.json").write_text(json.dumps(res, indent=2))
+        if verbose:
+            _print_table(scan, res, out)
+        return res
 
 
 def _write_plots(scan, data, out, truth_mass, feats):
@@ -301,6 +301,7 @@ def _print_table(scan, res, out):
             "local_significance",
             "local_p_value",
             "selection_flat_p_value",
+            "fit_gof_p_value",
             *extra,
             "background_check_passed",
             "n_signal_true",

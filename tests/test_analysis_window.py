@@ -83,6 +83,7 @@ def test_one_window_returns_results_without_side_effects(tmp_path, capsys, monke
     assert "too close to the edge" in val["high"]["skipped"]
     assert "validation window high" in res["skipped"]
     assert res["significance_trusted"] is True and res["validation_passed"] is True
+    assert res["fit_gof_p_value"] >= 0.01 and res["selection_flat_p_value"] >= 0.01
 
 
 @pytest.mark.slow

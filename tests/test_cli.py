@@ -137,3 +137,23 @@ def test_every_command_runs_on_one_thread_per_process_unless_told(monkeypatch, a
     assert seen["openmp"] <= {expected}
     # the caller's process is left as it was
     assert torch.get_num_threads() == 2 and THREADS_VARIABLE not in os.environ
+
+
+def test_threads_beyond_the_free_cores_get_a_note(tmp_path, capsys, monkeypatch):
+    """Issue 42: --threads 2 on a loaded 2-core machine ran past 290 s without a word."""
+    import os
+
+    from skranode.cli import thread_note
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    assert "asks for 2 cores where about 0.0 of 2 are free" in thread_note(2, None)
+    assert "asks for 4 cores" in thread_note(2, 2)
+    assert "asks for 4 cores" in thread_note(2, -1)  # -1: every core, each with 2 threads
+    assert thread_note(1, 8) is None  # one thread per process is the safe default
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert thread_note(2, None) is None and thread_note(2, 2) is not None
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    status = main(["scan", "--data", str(tmp_path / "missing.npy"), "--threads", "2"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("skranode: note: --threads 2 with 1 job(s)"), err

@@ -433,3 +433,31 @@ def test_significance_properties(n, b, rel_sigma):
 def test_significance_errors(args, match):
     with pytest.raises(ValueError, match=match):
         bump_hunt_significance(*args)
+
+
+def test_the_fits_goodness_of_fit_is_uniform_on_its_model_and_small_on_a_hole():
+    """Issue 43: the bump hunt's fit had no goodness of fit; a bad fit went unreported."""
+    from skranode.closure import significance_trusted
+    from skranode.mass_spectrum import fit_resonance
+
+    rng = np.random.default_rng(7)
+    kw = dict(mass=3.5, width=0.175, mass_range=(3.0, 4.2), n_params=3)
+    p_null, p_hole = [], []
+    for _ in range(120):
+        m = 2.8 * (1.0 + rng.pareto(8.0, size=3000))  # smooth, close to a dijet shape
+        p_null.append(fit_resonance(m, **kw).gof_p_value)
+    for _ in range(10):
+        m = 2.8 * (1.0 + rng.pareto(8.0, size=30000))
+        m = m[~((m > 3.8) & (m < 3.85) & (rng.random(m.size) < 0.7))]  # 70 % lost in 50 GeV
+        p_hole.append(fit_resonance(m, **kw).gof_p_value)
+    p_null = np.array(p_null)
+    assert stats.kstest(p_null, "uniform").pvalue > 0.01
+    assert 0.0 < np.mean(p_null < 0.05) < 0.15
+    assert np.max(p_hole) < 0.01, p_hole
+    # too few events for a chi-square with two degrees of freedom: NaN, not a number to trust
+    assert np.isnan(fit_resonance(m[:120], **kw).gof_p_value)
+    assert np.isnan(fit_resonance(m, **kw, uncertainty=False).gof_p_value)
+    # the one rule of trust takes it into account
+    assert significance_trusted(True, 0.5, p_hole[0]) is False
+    assert significance_trusted(True, 0.5, 0.3) is True
+    assert significance_trusted(None, None, None) is None

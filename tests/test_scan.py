@@ -530,6 +530,8 @@ def test_scan_cli_writes_results_json(tmp_path):
         "local_significance", "local_p_value", "n_signal_upper_limit_95",
     ):
         assert key in win
+    # the checks that decide the trust, also in the printed table's keys
+    assert 0 <= win["selection_flat_p_value"] <= 1 and 0 <= win["fit_gof_p_value"] <= 1
     assert res["significance_trusted"] in (True, False, None)
     assert set(res["validation_windows"]) <= {"low", "high"}
     assert set(res["plots"]) >= {"local_p_values.png", "signal_fraction.png"}

@@ -499,9 +499,9 @@ def _method_bump_hunt(scores, baseline, ev, window, options, seconds):
         return skipped(bump)
     if bump.cut.tied:
         out["notes"].append(bump.cut.tie_note())
-    flat_note = bump.flatness.note()
-    if flat_note is not None:
-        out["notes"].append(flat_note)
+    for note in (bump.flatness.note(), bump.gof_note()):
+        if note is not None:
+            out["notes"].append(note)
     keys = bump_hunt_keys(bump, ev.sr, ev.labels)
     z = bump.significance
     out.update(
@@ -513,6 +513,7 @@ def _method_bump_hunt(scores, baseline, ev, window, options, seconds):
         n_signal_fit=keys["n_signal_fit"],
         n_signal_fit_std=keys["n_signal_fit_std"],
         selection_flat_p_value=keys["selection_flat_p_value"],
+        fit_gof_p_value=keys["fit_gof_p_value"],
     )
     return out
 
@@ -581,8 +582,9 @@ def analyse_kfold_window(
         return WindowResult(skipped_summary(summary, bump))
     if bump.cut.tied:
         notes.append(bump.cut.tie_note())
-    if bump.flatness.note() is not None:
-        notes.append(bump.flatness.note())
+    for note in (bump.flatness.note(), bump.gof_note()):
+        if note is not None:
+            notes.append(note)
     toys = None
     if options.n_toys:
         toys = toy_null(bump, window, options.signal_width, options.n_toys, int(seeds[-1]) + 7)

@@ -184,7 +184,9 @@ def _validate_best(result, features, mass, planned, options, seeds, run_kw):
     )
     _, result.validation = run_validated([], named, label=f"{best.k:02d}", **run_kw)
     result.significance_trusted = significance_trusted(
-        result.validation.trusted, result.windows[best.k].get("selection_flat_p_value")
+        result.validation.trusted,
+        result.windows[best.k].get("selection_flat_p_value"),
+        result.windows[best.k].get("fit_gof_p_value"),
     )
     result.seconds["validation"] = round(time.perf_counter() - tic, 1)
 

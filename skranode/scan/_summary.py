@@ -102,6 +102,7 @@ def bump_hunt_keys(bump, signal_region, labels):
         n_signal_fit=round_value(bump.fit.n_signal, 1),
         n_signal_fit_std=round_value(bump.fit.n_signal_std, 1),
         selection_flat_p_value=round_value(bump.flatness.p_value, 4),
+        fit_gof_p_value=round_value(bump.fit.gof_p_value, 4),
     )
     if labels is not None:
         out["n_signal_selected_true"] = int((labels[selected] == 1).sum())
@@ -180,6 +181,7 @@ def window_summary(summary, fraction, bump, *, toys, signal_width, labels, sr, e
         local_p_value=float(norm.sf(z_local)),
         local_significance_statistical=round_value(bump.significance_statistical, 3),
         selection_flat_p_value=keys["selection_flat_p_value"],
+        fit_gof_p_value=keys["fit_gof_p_value"],
         **_toy_keys(toys),
         bump_hunt=bump_entry,
         **extra,
@@ -200,6 +202,7 @@ _TABLE_KEYS = (
     "local_significance_statistical",
     "local_p_value",
     "selection_flat_p_value",
+    "fit_gof_p_value",
     "n_signal_true",
     "s_over_sqrt_b_true",
 )

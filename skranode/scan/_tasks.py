@@ -28,7 +28,7 @@ from skranode.stats import mixture_profile, with_background_spread
 __all__ = ["WindowTask", "cache_key", "run_windows"]
 
 #: Bumped when a cached window's content changes meaning (old caches are not reused).
-_CACHE_VERSION = 10  # 10: the hole check of the spectrum
+_CACHE_VERSION = 11  # 10: the hole check of the spectrum; 11: the fit's goodness of fit
 
 
 @dataclass

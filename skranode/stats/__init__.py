@@ -22,6 +22,7 @@ The truth-free checks of a background model live in :mod:`skranode.closure`.
 
 from skranode.stats._bump_hunt import (
     BUMP_HUNT_PARAMS,
+    GOF_P_MIN,
     SIGNAL_WIDTH,
     ToyNull,
     WindowBumpHunt,
@@ -71,6 +72,7 @@ __all__ = [
     "DROP_UL95",
     "FLATNESS_BINS",
     "FLATNESS_P_MIN",
+    "GOF_P_MIN",
     "MAX_EVENT_GAIN",
     "MassQuantile",
     "QUANTILE_BINS",

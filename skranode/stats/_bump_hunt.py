@@ -45,6 +45,12 @@ __all__ = [
 #: describe the selected background spectrum (measured in the user guide).
 BUMP_HUNT_PARAMS = 3
 
+#: Below this goodness-of-fit p-value of the bump hunt's fit
+#: (:attr:`~skranode.mass_spectrum.ResonanceFit.gof_p_value`) the dijet
+#: function does not describe the selected spectrum and the significance,
+#: which assumes it does, is not trusted.
+GOF_P_MIN = 0.01
+
 #: Relative mass resolution of the resonance searched: the width of the
 #: Gaussian peak of the bump hunt is this times the window centre.
 SIGNAL_WIDTH = 0.05
@@ -152,6 +158,17 @@ class WindowBumpHunt:
     def significance_statistical(self):
         """The peak's likelihood-ratio significance alone."""
         return float(self.fit.significance)
+
+    def gof_note(self):
+        """The sentence that reports a fit the dijet function cannot make (None when good)."""
+        p = self.fit.gof_p_value
+        if not p < GOF_P_MIN:  # NaN (too few events) included
+            return None
+        return (
+            f"the dijet function does not describe the selected mass spectrum (goodness of "
+            f"fit p = {p:.2g} < {GOF_P_MIN}): the local significance assumes it does and is "
+            "not trusted"
+        )
 
 
 def window_bump_hunt(

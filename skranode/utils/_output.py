@@ -6,13 +6,76 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
+
+try:  # POSIX; elsewhere the folder is not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 import numpy as np
 
-__all__ = ["round_value", "staged_outputs"]
+__all__ = ["output_lock", "round_value", "staged_outputs"]
 
 _STAGING_PREFIX = ".incoming-"
+
+
+_LOCK_NAME = ".skranode-lock"
+_HELD = set()  # the folders this process holds, so that a job may nest output_lock
+
+
+@contextlib.contextmanager
+def output_lock(output):
+    """Hold ``output`` for one run: a second run writing there is refused, not mixed in.
+
+    Two scans writing one folder at once removed each other's staging folder
+    and mixed their cache entries. The lock is an ``fcntl`` lock on
+    ``output/.skranode-lock``, which the system releases when the process
+    ends however it ends, so a killed run never leaves the folder locked.
+    The same process may take it again (a job that stages its outputs
+    inside it).
+
+    Parameters
+    ----------
+    output : str or Path
+        The output folder (created if missing).
+
+    Yields
+    ------
+    output : Path
+
+    Raises
+    ------
+    OSError
+        When another process holds the folder, naming it and the fix.
+    """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    key = str(out.resolve())
+    if key in _HELD or fcntl is None:
+        yield out
+        return
+    with open(out / _LOCK_NAME, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OSError(
+                f"Another skranode run ({holder}) is writing to {out}; its results, plots and "
+                "cache would mix with this run's. Wait for it to finish, or give this run "
+                "another output folder (--output)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        _HELD.add(key)
+        try:
+            yield out
+        finally:
+            _HELD.discard(key)
 
 
 @contextlib.contextmanager
@@ -28,6 +91,7 @@ def staged_outputs(output):
     new files move in, ``results.json`` last: whenever a ``results.json`` is
     in ``output``, the plots beside it are the ones it lists. Other files in
     ``output`` (a scan's ``cache/``, anything of the user's) are left alone.
+    The folder is held (:func:`output_lock`) while the files are staged.
 
     Parameters
     ----------
@@ -39,16 +103,15 @@ def staged_outputs(output):
     staging : Path
         Where the run writes its files; it must write ``results.json``.
     """
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(f"{_STAGING_PREFIX}*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
-    try:
-        yield staging
-        _publish(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with output_lock(output) as out:
+        for stale in out.glob(f"{_STAGING_PREFIX}*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
+        try:
+            yield staging
+            _publish(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _listed(results):
