@@ -20,7 +20,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from skranode.utils._torch import torch_threads, training_threads
+from skranode.utils._torch import adamw, torch_threads, training_threads
 
 __all__ = [
     "CONVERGENCE_TOLERANCE",
@@ -424,7 +424,7 @@ def train_model(
     """
     params = [p for p in model.parameters() if p.requires_grad]
     hook = on_epoch_end if on_epoch_end is not None else (lambda epoch, model, val: None)
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
     n_train = train[0].shape[0]
     device = train[0].device
     # a last batch of one event would give batch normalisation a zero variance:

@@ -269,8 +269,11 @@ def test_ideal_ad_is_binary_data_vs_reference():
     np.testing.assert_array_equal(iad.classes_, [0.0, 1.0])
     truth = np.r_[np.zeros(2800), np.ones(200)]
     assert max_sic(truth, iad.decision_function(data), min_background=25) > 5
-    strings = IdealAD(_hgb(), n_ensemble=1).fit(X, np.where(y == 1, "data", "bkg"))
+    strings = IdealAD(_hgb(), n_ensemble=1, data_label="data")
+    strings.fit(X, np.where(y == 1, "data", "bkg"))
     np.testing.assert_array_equal(strings.classes_, ["bkg", "data"])
+    with pytest.raises(ValueError, match=r"IdealAD\(data_label='data'\)"):
+        IdealAD(_hgb(), n_ensemble=1).fit(X, np.where(y == 1, "data", "bkg"))
     with pytest.raises(ValueError, match="Only binary classification is supported"):
         IdealAD().fit(X, np.arange(len(X)) % 3)
     with pytest.raises(ValueError, match="one class only"):

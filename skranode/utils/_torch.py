@@ -12,6 +12,7 @@ __all__ = [
     "SMALL_BATCH",
     "THREADS_VARIABLE",
     "TorchStateMixin",
+    "adamw",
     "as_tensor",
     "draw_seed",
     "seeded",
@@ -86,6 +87,45 @@ def training_threads(batch_size, device):
     if batch_size <= SMALL_BATCH and torch.get_num_threads() > 1:
         return 1
     return None
+
+
+#: The dtypes of torch's fused AdamW kernel.
+_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def adamw(params, *, lr, weight_decay, fused="auto"):
+    """The AdamW optimiser of every training, fused where torch has the kernel.
+
+    The fused kernel updates all parameter tensors in one pass (same update
+    rule, rounding aside): for the package's flows (about 50 tensors) a step
+    takes 0.33 ms instead of 2.4 ms on one thread of an AVX2 EPYC, a tenth of
+    a scan window's time (``benchmarks/bench_optimizer.py``).
+
+    Parameters
+    ----------
+    params : list of torch.nn.Parameter
+    lr, weight_decay : float
+    fused : 'auto' or bool, default='auto'
+        'auto': fused when every tensor is floating-point on one CPU or CUDA
+        device (torch >= 2.4 on the CPU).
+
+    Returns
+    -------
+    optimizer : torch.optim.AdamW
+    """
+    if fused == "auto":
+        devices = {p.device.type for p in params}
+        fused = (
+            len(devices) == 1
+            and devices <= {"cpu", "cuda"}
+            and all(p.dtype in _FUSED_DTYPES for p in params)
+        )
+    if fused:
+        try:
+            return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError, TypeError):  # a torch without the CPU kernel
+            pass
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 def draw_seed(random_state):
