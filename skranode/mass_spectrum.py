@@ -690,12 +690,8 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
     q0 = max(0.0, 2.0 * (nll_b - nll_sb))
     f_std = _fraction_std(nll_and_grad, res.x) if uncertainty else float("nan")
     shape = A.T @ theta
-    gof = float("nan")
-    if uncertainty:
-        gof = _goodness_of_fit(
-            m, (lo, hi), lambda g: _features(g, sqrt_s, n_shape) @ shape, f_hat, mass, width,
-            n_fitted=n_shape + 1,
-        )
+    peak = (mass, width)
+    gof = _goodness_of_fit(m, (lo, hi), sqrt_s, shape, f_hat, peak) if uncertainty else math.nan
     return ResonanceFit(
         n_events=int(m.size),
         signal_fraction=f_hat,
@@ -708,20 +704,21 @@ def fit_resonance(m, *, mass, width, mass_range, n_params=4, sqrt_s=13.0, uncert
     )
 
 
-def _goodness_of_fit(m, mass_range, log_b, f_hat, mass, width, *, n_fitted):
+def _goodness_of_fit(m, mass_range, sqrt_s, shape, f_hat, peak):
     """Pearson's chi-square p-value of ``m`` in bins of equal probability under the fit.
 
-    ``log_b`` is the log of the fitted dijet density up to a constant;
-    ``n_fitted`` the free parameters (shape and peak fraction).
+    The fitted density is ``(1 - f_hat)`` times the dijet function of the
+    parameters ``shape`` plus ``f_hat`` times the Gaussian ``peak = (mass,
+    width)``; the shape parameters and the fraction are fitted parameters.
     """
     n_bins = min(m.size // GOF_EVENTS_PER_BIN, GOF_MAX_BINS)
-    dof = n_bins - 1 - n_fitted
+    dof = n_bins - 1 - (shape.size + 1)
     if dof < 2:
         return float("nan")
     grid = np.linspace(*mass_range, 8193)
-    b = log_b(grid)
+    b = _features(grid, sqrt_s, shape.size) @ shape
     b = np.exp(b - b.max())
-    g = norm.pdf(grid, mass, width)
+    g = norm.pdf(grid, *peak)
     cdf = [np.r_[0.0, np.cumsum(0.5 * (d[1:] + d[:-1]))] for d in (b, g)]
     total = (1.0 - f_hat) * cdf[0] / cdf[0][-1] + f_hat * cdf[1] / cdf[1][-1]
     total = np.maximum.accumulate(np.clip(total, 0.0, 1.0))

@@ -566,10 +566,7 @@ def analyse_kfold_window(
         why = f"{int((~np.isfinite(scores)).sum())} events got a non-finite score"
         return WindowResult(skipped_summary(summary, why))
     fraction = _signal_fraction(ev, folds, scores, options)
-    notes = profile_notes(fraction.profile)
-    hole = spectrum_holes(ev.mass, window.sideband_low, window.sideband_high)
-    if hole is not None:
-        notes.append(hole)
+    notes = profile_notes(fraction.profile) + spectrum_holes(ev.mass, *window.sideband)
     checks, check_notes = _background_checks(ev, folds, int(seeds[-1]))
     notes += check_notes
     if fraction.templates is None:

@@ -301,8 +301,9 @@ def spectrum_holes(mass, low, high):
 
     Returns
     -------
-    note : str or None
-        The holes, with their counts against the expected ones; None without.
+    notes : list of str
+        One note naming the holes, with their counts against the expected
+        ones; empty without.
     """
     edges = np.linspace(low, high, HOLE_BINS + 1)
     counts, _ = np.histogram(mass, edges)
@@ -314,12 +315,12 @@ def spectrum_holes(mass, low, high):
     pull = (counts - expected) / np.sqrt(np.maximum(expected, 1.0))
     hole = (pull < HOLE_PULL) & (expected >= 10)
     if not hole.any():
-        return None
+        return []
     where = ", ".join(
         f"{edges[k]:.3f}-{edges[k + 1]:.3f} TeV: {counts[k]} events, {expected[k]:.0f} expected"
         for k in np.flatnonzero(hole)
     )
-    return (
+    return [
         f"the mass spectrum has a hole ({where}): events missing from the data make the "
         "sideband fits and the bump hunt wrong; check that every file and mass range was read"
-    )
+    ]
