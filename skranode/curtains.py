@@ -50,7 +50,7 @@ from skranode.flows import MADE, ConditionalFlowDensity
 from skranode.mass_spectrum import fit_window_spectrum
 from skranode.mass_window import MassWindow
 from skranode.presets import AFFINE_BACKGROUND_FLOW
-from skranode.training import batch_slices, resolve_batch_size, train_model
+from skranode.training import INFERENCE_BATCH, batch_slices, resolve_batch_size, train_model
 from skranode.utils._fitting import fit_all_or_nothing, fit_weighted
 from skranode.utils._math import log_mean_exp
 from skranode.utils._scores import MeanLogLikelihoodMixin
@@ -621,7 +621,7 @@ class CURTAINs(TorchStateMixin, MeanLogLikelihoodMixin, DensityMixin, BaseEstima
     def _to_target(self, y, c1, c2):
         out = np.empty_like(y, dtype=np.float64)
         with torch.inference_mode():
-            for part in batch_slices(y.shape[0], 65536):
+            for part in batch_slices(y.shape[0], INFERENCE_BATCH):
                 z, _ = self.morph_.to_target(
                     as_tensor(y[part], self.device_),
                     as_tensor(c1[part], self.device_)[:, None],

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skranode.training import batch_slices, train_model
+from skranode.training import INFERENCE_BATCH, batch_slices, train_model
 from skranode.utils._fitting import fit_all_or_nothing
 from skranode.utils._torch import TorchStateMixin, as_tensor, draw_seed, seeded
 from skranode.utils._validation import check_event_weights, check_numeric_frame, resolve_device
@@ -70,8 +70,9 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         Fraction of the events held out to rank the epochs.
     device : {'auto', 'cpu', 'cuda'} or str, default='auto'
         Where torch runs; ``'auto'`` uses CUDA when available.
-    inference_batch_size : int, default=65536
-        Events per batch in :meth:`predict_proba`.
+    inference_batch_size : int, default=16384
+        Events per batch in :meth:`predict_proba`
+        (:data:`~skranode.training.INFERENCE_BATCH`).
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialisation and the shuffles.
     verbose : bool, default=False
@@ -133,7 +134,7 @@ class TorchMLPClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         n_best=10,
         validation_fraction=0.2,
         device="auto",
-        inference_batch_size=65536,
+        inference_batch_size=INFERENCE_BATCH,
         random_state=None,
         verbose=False,
     ):

@@ -17,6 +17,7 @@ from skranode.exceptions import SkranodeWarning
 from skranode.flows._layers import build_flow
 from skranode.preprocessing import LogitScaler
 from skranode.training import (
+    INFERENCE_BATCH,
     batch_slices,
     evaluate_in_batches,
     resolve_batch_size,
@@ -134,8 +135,10 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         ``X`` (then ``m`` is ignored), the layout for pipelines.
     device : {'auto', 'cpu', 'cuda'} or str, default='auto'
         Where torch runs; ``'auto'`` uses CUDA when available.
-    inference_batch_size : int, default=65536
-        Events per batch in :meth:`score_samples` and :meth:`sample`.
+    inference_batch_size : int, default=16384
+        Events per batch in :meth:`score_samples` and :meth:`sample`
+        (:data:`~skranode.training.INFERENCE_BATCH`: larger batches leave
+        the CPU's cache and run slower).
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialisation and the shuffles.
     verbose : bool, default=False
@@ -244,7 +247,7 @@ class ConditionalFlowDensity(TorchStateMixin, MeanLogLikelihoodMixin, DensityMix
         logit_margin=0.02,
         mass_column=None,
         device="auto",
-        inference_batch_size=65536,
+        inference_batch_size=INFERENCE_BATCH,
         random_state=None,
         verbose=False,
     ):
