@@ -43,8 +43,9 @@ def test_demo_fast_preset_runs_and_writes_plots(tmp_path):
         assert (out / name).stat().st_size > 10_000
     # the folder holds this run's files as results.json lists them, and the user's file
     assert res["seed"] == 1
+    # (and the folder's lock file, which stays: see utils._output.output_lock)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*res["plots"], "results.json", "my_notes.txt"]
+        [*res["plots"], "results.json", "my_notes.txt", ".skranode-lock"]
     )
     assert set(res["max_sic"]) == {
         "R-ANODE (learned w)",

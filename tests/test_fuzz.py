@@ -205,11 +205,23 @@ def _probe_events(X, m, seed):
     return events, masses
 
 
+def _refused_if_constant(fit, X):
+    """A feature with one value is refused by name (issue 42); True when it was."""
+    if np.ptp(np.asarray(X, dtype=np.float64), axis=0).min() > 0:
+        return False
+    with pytest.raises(ValueError, match=r"feature \d+ takes the one value .* Drop that column"):
+        fit()
+    return True
+
+
 @FLOWS
 @given(data=event_samples(), flow=st.sampled_from(["maf", "rqs"]))
 def test_flow_scores_are_finite_with_one_value_per_event(data, flow):
     X, m, seed = data
-    est = ConditionalFlowDensity(flow, **TINY_FLOW, random_state=seed).fit(X, m)
+    est = ConditionalFlowDensity(flow, **TINY_FLOW, random_state=seed)
+    if _refused_if_constant(lambda: est.fit(X, m), X):
+        return
+    est.fit(X, m)
     events, masses = _probe_events(X, m, seed)
     scores = est.score_samples(events, masses)
     assert scores.shape == (events.shape[0],)
@@ -224,7 +236,10 @@ def test_sideband_and_residual_anode_scores_are_finite(data):
     X, m, seed = data
     background = SidebandDensity(
         signal_region=None, density=ConditionalFlowDensity(**TINY_FLOW), random_state=seed
-    ).fit(X, m)
+    )
+    if _refused_if_constant(lambda: background.fit(X, m), X):
+        return
+    background.fit(X, m)
     ranode = ResidualANODE(
         background, w=0.1, flow=ConditionalFlowDensity(**TINY_FLOW), random_state=seed
     ).fit(X, m)
