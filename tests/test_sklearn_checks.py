@@ -150,6 +150,8 @@ def test_rqs_subset_invariance_to_float32_precision():
     full = est.score_samples(X)
     for part in np.array_split(np.arange(300), 7):
         np.testing.assert_allclose(est.score_samples(X[part]), full[part], rtol=1e-5, atol=1e-5)
+    order = rng.permutation(300)
+    np.testing.assert_allclose(est.score_samples(X[order]), full[order], rtol=1e-5, atol=1e-5)
 
 
 def test_every_public_estimator_is_checked_or_declared_one_dimensional():
