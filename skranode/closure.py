@@ -464,8 +464,8 @@ def format_validation(windows, trusted):
         )
     if trusted is not None:
         lines.append(
-            f"significance trusted (every validation window below {VALIDATION_Z:g} "
-            f"sigma): {'yes' if trusted else 'NO'}"
+            f"significance trusted (every validation window below {VALIDATION_Z:g} sigma, "
+            f"the selection flat and the fit good, p >= 0.01): {'yes' if trusted else 'NO'}"
         )
     return lines
 
