@@ -147,13 +147,16 @@ def run_one(seed, args):
                 "signal_region", "n_sr_events", "n_signal_true", "s_over_sqrt_b_true",
                 "w_hat", "w_interval_95", "w_upper_limit_95", "significance_likelihood_ratio",
                 "local_significance", "local_p_value", "seconds", "notes", "skipped",
-                "w_start", "w_learned_folds", "selection_flat_p_value",
+                "w_start", "w_learned_folds", "selection_flat_p_value", "fit_gof_p_value",
             )}
             | {"n_signal_selected_true": (w.get("bump_hunt") or {}).get("n_signal_selected_true")}
             for w in res.windows
         ],
-        "n_init": args.n_init,
+        "n_init": args.n_init, "preset": args.preset, "n_jobs": args.n_jobs,
         "significance_trusted": res.significance_trusted,
+        "validation_windows": res.to_dict()["validation_windows"],
+        "stage_seconds": res.seconds,
+        "environment": environment(),
     }
     if args.other_efficiencies and res.details:
         out["other_efficiencies"] = _other_efficiencies(
