@@ -419,12 +419,17 @@ def test_learned_w(lhco_test_events, s_over_b, seed):
     the truth. ``w_cross_fit`` and the k-fold stage, whose models start from the
     learned w and learn it again, give the quoted estimate
     (``benchmarks/bench_calibration.py``; tested in test_inference.py).
+
+    Three restarts, the default: one training at S/B = 0.6 % loses the signal
+    for good in some starts (random_state 0-5 on these events: 2 of 6 with the
+    package's spline layer, 1 of 6 with normflows', max SIC 1.0-4.1 against
+    10.3-11.1), and the restart with the best held-out likelihood is kept.
     """
     X, m, y = lhco_sr(60000, s_over_b, seed=seed)
     true_w = y.mean()
     est = ResidualANODE(
-        LHCOLikeBackground().fit(), w=true_w / 2, learn_w=True, n_init=1, random_state=0
-    ).fit(X, m)  # one training, as measured
+        LHCOLikeBackground().fit(), w=true_w / 2, learn_w=True, n_init=3, random_state=0
+    ).fit(X, m)
     Xt, mt, yt = lhco_test_events
     assert max_sic(yt, est.score_samples(Xt, mt)) > 5.0  # the signal is found
     if s_over_b >= 0.006:

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from skranode.flows._spline import AutoregressiveSplineFlow
+
 __all__ = ["MADE", "MaskedAffineFlow", "BatchNormFlow"]
 
 
@@ -209,7 +211,9 @@ def build_flow(
     ----------
     kind : {'maf', 'rqs'}
         Masked affine autoregressive flow (:class:`MaskedAffineFlow` layers) or
-        normflows' autoregressive rational-quadratic spline layers.
+        autoregressive rational-quadratic spline layers
+        (:class:`~skranode.flows._spline.AutoregressiveSplineFlow`, normflows'
+        layer with a faster spline).
     n_features, n_context : int
         Data and context dimensions.
     n_layers : int
@@ -243,15 +247,13 @@ def build_flow(
             )
         elif kind == "rqs":
             layers.append(
-                nf.flows.AutoregressiveRationalQuadraticSpline(
+                AutoregressiveSplineFlow(
                     n_features,
                     n_hidden_layers,
                     n_hidden,
-                    num_context_channels=n_context or None,
-                    num_bins=n_bins,
+                    n_context=n_context or None,
+                    n_bins=n_bins,
                     tail_bound=tail_bound,
-                    permute_mask=False,
-                    init_identity=True,
                 )
             )
         else:
