@@ -9,6 +9,7 @@ for older code).
 
 from skranode.flows._estimator import ConditionalFlowDensity
 from skranode.flows._layers import MADE, BatchNormFlow, MaskedAffineFlow, build_flow
+from skranode.flows._spline import AutoregressiveSplineFlow, rational_quadratic_spline
 from skranode.training import TrainingResult as TrainingResult
 from skranode.training import train_model
 
@@ -16,8 +17,10 @@ train_flow = train_model
 
 __all__ = [
     "MADE",
+    "AutoregressiveSplineFlow",
     "BatchNormFlow",
     "ConditionalFlowDensity",
     "MaskedAffineFlow",
     "build_flow",
+    "rational_quadratic_spline",
 ]

@@ -212,7 +212,7 @@ def build_flow(
     kind : {'maf', 'rqs'}
         Masked affine autoregressive flow (:class:`MaskedAffineFlow` layers) or
         autoregressive rational-quadratic spline layers
-        (:class:`~skranode.flows._spline.AutoregressiveSplineFlow`, normflows'
+        (:class:`~skranode.flows.AutoregressiveSplineFlow`, normflows'
         layer with a faster spline).
     n_features, n_context : int
         Data and context dimensions.
