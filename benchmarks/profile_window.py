@@ -29,9 +29,10 @@ STAGES = {
     "background scoring (background_log_density)": ("anode.py", "background_log_density", None),
     "SidebandDensity.score_samples": ("sideband.py", "score_samples", None),
     "SidebandDensity.sample": ("sideband.py", "sample", None),
-    "spline transforms (normflows RQS)": (
+    "spline transforms (normflows RQS, before 248959c)": (
         "splines.py", "unconstrained_rational_quadratic_spline", None
     ),
+    "spline transforms (skranode.flows RQS)": ("_spline.py", "rational_quadratic_spline", None),
 }
 
 
