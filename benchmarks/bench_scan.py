@@ -172,6 +172,33 @@ def run_one(seed, args):
     return out
 
 
+def _null_calibration(null):
+    """The maximum local Z of each background-only scan against what its global p-value claims."""
+    from scipy.stats import norm
+
+    z_max = np.array([max(w["local_significance"] for w in r["windows"]
+                          if w["local_significance"] is not None) for r in null])
+    p = np.array([r["global_p_value"] for r in null])
+    print(f"  maximum local Z per scan: median {np.median(z_max):.2f}, 90 % quantile "
+          f"{np.quantile(z_max, 0.9):.2f}, max {z_max.max():.2f}; above 3 in "
+          f"{int(np.sum(z_max > 3))}/{len(null)} scans")
+    for alpha in (0.5, 0.1, 0.05):
+        # a calibrated global p-value is below alpha in a fraction alpha of null scans
+        print(f"  global p < {alpha}: {int(np.sum(p < alpha))}/{len(null)} scans "
+              f"(expected {alpha * len(null):.1f}); global Z > {norm.isf(alpha):.2f}")
+    flat = [w.get("selection_flat_p_value") for r in null for w in r["windows"]]
+    flat = np.array([f for f in flat if f is not None])
+    gof = [w.get("fit_gof_p_value") for r in null for w in r["windows"]]
+    gof = np.array([g for g in gof if g is not None])
+    if flat.size:
+        print(f"  selection flat p < 0.01 in {np.mean(flat < 0.01):.1%} of {flat.size} windows")
+    if gof.size:
+        print(f"  fit goodness of fit p < 0.01 in {np.mean(gof < 0.01):.1%} of {gof.size} windows")
+    trusted = [r for r in null if r.get("significance_trusted")]
+    print(f"  significance trusted in {len(trusted)}/{len(null)} scans; trusted with global Z "
+          f"> 2: {sum((r['global_significance'] or 0) > 2 for r in trusted)}")
+
+
 def summarize(paths):
     from scipy.stats import kstest
 
@@ -193,6 +220,7 @@ def summarize(paths):
         print(f"  likelihood-ratio Z (statistical only): median {np.median(z_lr):.2f}, "
               f"> 2: {np.mean(z_lr > 2):.1%}, > 3: {np.mean(z_lr > 3):.1%}")
         print(f"  95 % w interval reaching 0: {np.mean(cover):.1%} of windows")
+        _null_calibration(null)
     for key in sorted({(r["signal_mass"], r["n_signal"]) for r in rows if r["mode"] == "signal"}):
         sig = [
             r for r in rows
