@@ -2,6 +2,7 @@
 
 import os
 import platform
+import subprocess
 
 
 def environment():
@@ -24,6 +25,25 @@ def environment():
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU flags "
         f"[{flags}], torch {torch.__version__}, torch threads {torch.get_num_threads()}"
     )
+
+
+def code_version():
+    """The commit of the skranode being measured (``+dirty`` when its tree has edits), or None."""
+    import skranode
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(skranode.__file__)))
+    try:
+        commit = subprocess.run(
+            ["git", "-C", where, "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", where, "status", "--porcelain", "--untracked-files=no", "skranode"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def parse_seeds(text):

@@ -36,7 +36,7 @@ import sys
 import time
 
 import numpy as np
-from _common import environment, parse_seeds
+from _common import code_version, environment, parse_seeds
 
 
 def _bumphunter(mjj, mass_range, seed):
@@ -157,6 +157,7 @@ def run_one(seed, args):
         "validation_windows": res.to_dict()["validation_windows"],
         "stage_seconds": res.seconds,
         "environment": environment(),
+        "commit": code_version(),
     }
     if args.other_efficiencies and res.details:
         out["other_efficiencies"] = _other_efficiencies(
