@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import environment, parse_seeds
-from bench_defaults_lhco import FEATS, load
+from bench_defaults_lhco import FEATS, load, test_set
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from skranode import CATHODEClassifier, IdealAD, SidebandDensity
@@ -132,9 +132,7 @@ def main():
         if not todo:
             continue
         reference, data, test_bkg, test_sig = load(seed)
-        X_test = np.r_[test_bkg[FEATS].to_numpy(), test_sig[FEATS].to_numpy()]
-        m_test = np.r_[test_bkg["mjj"].to_numpy(), test_sig["mjj"].to_numpy()]
-        y_test = np.r_[np.zeros(len(test_bkg)), np.ones(len(test_sig))]
+        X_test, m_test, y_test = test_set(test_bkg, test_sig)
         background, seconds = background_for(seed, reference, args.cache)
         for name in todo:
             row = run_variant(name, seed, background, reference, data, X_test, m_test, y_test)

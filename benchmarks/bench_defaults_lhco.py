@@ -59,6 +59,14 @@ def load(seed):
     return reference, part2, test, pool_b
 
 
+def test_set(test_bkg, test_sig):
+    """Features, masses and truth labels (1 = signal) of the independent test events."""
+    X = np.r_[test_bkg[FEATS].to_numpy(), test_sig[FEATS].to_numpy()]
+    m = np.r_[test_bkg["mjj"].to_numpy(), test_sig["mjj"].to_numpy()]
+    y = np.r_[np.zeros(len(test_bkg)), np.ones(len(test_sig))]
+    return X, m, y
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -75,9 +83,7 @@ def closure_auc(background, test_bkg, seed):
 
 def run_one(seed, recipe):
     reference, data, test_bkg, test_sig = load(seed)
-    X_test = np.r_[test_bkg[FEATS].to_numpy(), test_sig[FEATS].to_numpy()]
-    m_test = np.r_[test_bkg["mjj"].to_numpy(), test_sig["mjj"].to_numpy()]
-    y_test = np.r_[np.zeros(len(test_bkg)), np.ones(len(test_sig))]
+    X_test, m_test, y_test = test_set(test_bkg, test_sig)
     torch.manual_seed(seed)
     density = default_data_flow() if recipe == "tuned" else None
     background = SidebandDensity(signal_region=None, density=density, random_state=seed)
